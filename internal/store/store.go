@@ -19,6 +19,8 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrLeaseLost: a job's lease was taken over by another worker; its result is dropped.
 	ErrLeaseLost = errors.New("job lease lost")
+	// ErrBadCursor: a pagination cursor was not made by the store (bad input, a 400).
+	ErrBadCursor = errors.New("invalid pagination cursor")
 )
 
 // Integration statuses.
@@ -172,7 +174,10 @@ type EventFilter struct {
 	AfterSeq     int64
 	Type         string // exact type, or a prefix ending in "." ("dev.forgeway.pull_request.")
 	RepositoryID string
-	Limit        int
+	// IntegrationID and DeliveryID narrow the log to one integration or one delivery.
+	IntegrationID string
+	DeliveryID    string
+	Limit         int
 }
 
 // UserCredential is one person's own token on one integration, encrypted.
@@ -237,7 +242,7 @@ type Job struct {
 	ID          int64
 	Kind        string
 	Args        json.RawMessage
-	UniqueKey   string // while a job with this key is available/running/retryable, no other is inserted
+	UniqueKey   string // while a job with this key is pending (available/retryable), no other is inserted
 	State       string
 	Attempt     int // attempts started so far
 	MaxAttempts int
@@ -370,7 +375,8 @@ type Tx interface {
 	DeleteKV(ctx context.Context, key string) error
 
 	// Jobs. InsertJob returns the existing job, and inserted=false, when one with the same
-	// UniqueKey is still available, retryable or running.
+	// UniqueKey is pending (available or retryable). A running job does not block a new one:
+	// a push that arrives during a sync must cause another sync.
 	InsertJob(ctx context.Context, j NewJob) (job Job, inserted bool, err error)
 	GetJob(ctx context.Context, id int64) (Job, error)
 	ListJobs(ctx context.Context, f JobFilter) (items []Job, next string, err error)

@@ -1,0 +1,224 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/integrations"
+	"github.com/forgeway/forgeway/internal/jobs"
+	"github.com/forgeway/forgeway/internal/store"
+)
+
+// JobProcess is the job kind that processes one stored delivery.
+const JobProcess = "delivery.process"
+
+// ProcessArgs are the arguments of a processing job (the store writes them with the delivery).
+type ProcessArgs struct {
+	DeliveryID string `json:"delivery_id"`
+}
+
+// Applier writes a delivery's effects on the catalog inside the processing transaction.
+type Applier interface {
+	Apply(ctx context.Context, tx store.Tx, rec store.Integration, res forge.Result) error
+}
+
+// Processor turns stored deliveries into events, exactly once in effect: every write of a
+// processing run (events, catalog effects, follow-up jobs, the delivery's outcome) commits in
+// one transaction, and event ids derive from the delivery, so a run repeated after a crash or a
+// replay writes nothing twice.
+type Processor struct {
+	ints    *integrations.Service
+	st      store.Store
+	applier Applier
+	broker  *Broker
+	log     *slog.Logger
+	notify  func()
+	outcome func(kind, status string)
+}
+
+// ProcessorOptions configures a Processor.
+type ProcessorOptions struct {
+	Integrations *integrations.Service
+	Applier      Applier
+	Broker       *Broker
+	Logger       *slog.Logger
+	Notify       func()                    // wakes the job runner; optional
+	Outcome      func(kind, status string) // metrics; optional
+}
+
+// NewProcessor returns a Processor.
+func NewProcessor(o ProcessorOptions) *Processor {
+	p := &Processor{ints: o.Integrations, st: o.Integrations.Store(), applier: o.Applier, broker: o.Broker, log: o.Logger, notify: o.Notify, outcome: o.Outcome}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.notify == nil {
+		p.notify = func() {}
+	}
+	if p.outcome == nil {
+		p.outcome = func(string, string) {}
+	}
+	if p.broker == nil {
+		p.broker = NewBroker()
+	}
+	return p
+}
+
+// Register adds the processing job to a runner.
+func (p *Processor) Register(r *jobs.Runner) {
+	r.Register(JobProcess, p.run, jobs.KindOptions{MaxAttempts: 12, Timeout: 2 * time.Minute})
+}
+
+func (p *Processor) run(ctx context.Context, j *jobs.Job) error {
+	var a ProcessArgs
+	if err := j.Decode(&a); err != nil {
+		return jobs.Permanent(err)
+	}
+	err := p.Process(ctx, a.DeliveryID)
+	if err != nil && !errors.Is(err, errPermanent) && j.Attempt >= j.MaxAttempts {
+		p.fail(ctx, a.DeliveryID, err)
+	}
+	if errors.Is(err, errPermanent) {
+		return jobs.Permanent(err)
+	}
+	return err
+}
+
+var errPermanent = errors.New("cannot be processed")
+
+// Process normalizes one stored delivery and commits its events and effects.
+func (p *Processor) Process(ctx context.Context, deliveryID string) error {
+	d, err := p.st.GetDelivery(ctx, deliveryID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("delivery %s: %w: %w", deliveryID, errPermanent, err)
+	}
+	if err != nil {
+		return fmt.Errorf("load delivery %s: %w", deliveryID, err)
+	}
+	rec, err := p.st.GetIntegration(ctx, d.IntegrationID)
+	if errors.Is(err, store.ErrNotFound) {
+		p.fail(ctx, d.ID, errors.New("its integration was deleted"))
+		return fmt.Errorf("delivery %s: integration %s deleted: %w", d.ID, d.IntegrationID, errPermanent)
+	}
+	if err != nil {
+		return fmt.Errorf("load integration of delivery %s: %w", d.ID, err)
+	}
+	drv, err := p.ints.Driver(d.Kind)
+	if err != nil {
+		p.fail(ctx, d.ID, err)
+		return fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	fd := forge.Delivery{Header: d.Headers, Body: d.Body, ReceivedAt: d.ReceivedAt}
+	res, err := drv.Webhooks().Normalize(ctx, fd, prState{st: p.st, integrationID: rec.ID})
+	if err != nil {
+		if errors.Is(err, forge.ErrMalformed) {
+			p.fail(ctx, d.ID, err)
+			return fmt.Errorf("normalize delivery %s: %w: %w", d.ID, errPermanent, err)
+		}
+		return fmt.Errorf("normalize delivery %s: %w", d.ID, err)
+	}
+	ref := DeliveryRef{ID: d.ID, HostID: d.HostID, Kind: d.Kind, IntegrationID: rec.ID, ReceivedAt: d.ReceivedAt}
+	evs := make([]store.Event, 0, len(res.Events))
+	ids := make([]string, 0, len(res.Events))
+	for i, ev := range res.Events {
+		ce, err := Build(ref, i, ev)
+		if err != nil {
+			p.fail(ctx, d.ID, err)
+			return fmt.Errorf("%w: %w", errPermanent, err)
+		}
+		doc, err := json.Marshal(ce)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		t, _ := time.Parse(time.RFC3339Nano, ce.Time)
+		se := store.Event{ID: ce.ID, IntegrationID: rec.ID, DeliveryID: d.ID, Type: ce.Type, Time: t, Document: doc}
+		if ev.Repository != nil {
+			se.RepositoryID = ev.Repository.ID
+		}
+		evs = append(evs, se)
+		ids = append(ids, ce.ID)
+	}
+	err = p.st.Tx(ctx, func(tx store.Tx) error {
+		if p.applier != nil {
+			if err := p.applier.Apply(ctx, tx, rec, res); err != nil {
+				return fmt.Errorf("apply effects: %w", err)
+			}
+		}
+		if err := tx.AppendEvents(ctx, evs); err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
+		for _, ev := range res.Events {
+			pr, ok := ev.Data.(forge.PullRequestData)
+			if !ok || ev.Repository == nil || pr.Source.SHA == "" {
+				continue
+			}
+			if err := tx.SetPullRequestHead(ctx, store.PullRequestHead{IntegrationID: rec.ID, RepoHostID: ev.Repository.ID, Number: pr.Number, SHA: pr.Source.SHA}); err != nil {
+				return fmt.Errorf("record pull request head: %w", err)
+			}
+		}
+		d.Status, d.Reason, d.Error, d.EventIDs = store.DeliveryProcessed, "", "", ids
+		if len(res.Events) == 0 && len(res.Effects) == 0 {
+			d.Status, d.Reason = store.DeliveryIgnored, res.Ignored
+			if d.Reason == "" {
+				d.Reason = "the delivery produced no event"
+			}
+		}
+		d.ProcessedAt = time.Now().UTC()
+		return tx.FinishDelivery(ctx, &d)
+	})
+	if err != nil {
+		return fmt.Errorf("commit delivery %s: %w", d.ID, err)
+	}
+	p.outcome(d.Kind, d.Status)
+	p.broker.Publish()
+	p.notify()
+	return nil
+}
+
+func (p *Processor) fail(ctx context.Context, id string, cause error) {
+	d, err := p.st.GetDelivery(ctx, id)
+	if err != nil {
+		return
+	}
+	d.Status, d.Error = store.DeliveryFailed, cause.Error()
+	d.ProcessedAt = time.Now().UTC()
+	if err := p.st.FinishDelivery(ctx, &d); err != nil {
+		p.log.Warn("could not record failed delivery", "delivery", id, "err", err)
+	}
+	p.outcome(d.Kind, d.Status)
+}
+
+type prState struct {
+	st            store.Store
+	integrationID string
+}
+
+func (s prState) PullRequestHead(ctx context.Context, repoHostID string, number int64) (string, bool, error) {
+	return s.st.GetPullRequestHead(ctx, s.integrationID, repoHostID, number)
+}
+
+// Replay processes a stored delivery again (through a job), as the API's replay does.
+func Replay(ctx context.Context, st store.Store, deliveryID string) (store.Job, error) {
+	if _, err := st.GetDelivery(ctx, deliveryID); err != nil {
+		return store.Job{}, err
+	}
+	j, _, err := st.InsertJob(ctx, store.NewJob{Kind: JobProcess, Args: ProcessArgs{DeliveryID: deliveryID}, UniqueKey: "process:" + deliveryID, MaxAttempts: 12})
+	return j, err
+}
+
+// TypeMatches reports whether an event type passes a filter: exact, or a prefix ending in ".".
+func TypeMatches(filter, typ string) bool {
+	if filter == "" {
+		return true
+	}
+	if strings.HasSuffix(filter, ".") {
+		return strings.HasPrefix(typ, filter)
+	}
+	return filter == typ
+}

@@ -1,0 +1,222 @@
+// Package ingest owns the inbound webhook endpoints. For each request it reads the body
+// (bounded by the host's limit), finds the integration, verifies the delivery through the
+// host's driver, and writes the delivery with its processing job in one transaction before
+// it answers 202: a 2xx to a host means the delivery is committed. It never waits for
+// processing.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/forgeway/forgeway/internal/events"
+	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/integrations"
+	"github.com/forgeway/forgeway/internal/problem"
+	"github.com/forgeway/forgeway/internal/store"
+)
+
+// Outcome labels for metrics.
+const (
+	OutcomeAccepted  = "accepted"
+	OutcomeDuplicate = "duplicate"
+	OutcomeRejected  = "rejected"  // failed verification
+	OutcomeMalformed = "malformed" // not a delivery of this host
+	OutcomeUnknown   = "unknown"   // no such integration
+	OutcomeTooLarge  = "too_large"
+	OutcomeError     = "error"
+)
+
+// Handler serves POST /webhooks/{kind} and POST /webhooks/{kind}/{integration}.
+type Handler struct {
+	ints    *integrations.Service
+	st      store.Store
+	log     *slog.Logger
+	notify  func()
+	observe func(kind, outcome string, d time.Duration)
+	now     func() time.Time
+}
+
+// Options configures a Handler.
+type Options struct {
+	Integrations *integrations.Service
+	Logger       *slog.Logger
+	Notify       func()                                      // wakes the job runner; optional
+	Observe      func(kind, outcome string, d time.Duration) // metrics; optional
+	Now          func() time.Time
+}
+
+// New returns the webhook handler.
+func New(o Options) *Handler {
+	h := &Handler{ints: o.Integrations, st: o.Integrations.Store(), log: o.Logger, notify: o.Notify, observe: o.Observe, now: o.Now}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.notify == nil {
+		h.notify = func() {}
+	}
+	if h.observe == nil {
+		h.observe = func(string, string, time.Duration) {}
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
+}
+
+// Register mounts the endpoints on a mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /webhooks/{kind}", h.serve)
+	mux.HandleFunc("POST /webhooks/{kind}/{integration}", h.serve)
+}
+
+// Accepted is the body of a 202.
+type Accepted struct {
+	DeliveryID string `json:"delivery_id"`
+	Duplicate  bool   `json:"duplicate"`
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	kind := r.PathValue("kind")
+	outcome := OutcomeError
+	defer func() { h.observe(kind, outcome, h.now().Sub(start)) }()
+
+	drv, err := h.ints.Driver(kind)
+	if err != nil {
+		outcome = OutcomeUnknown
+		problem.Send(w, http.StatusNotFound, "unknown-host-kind", "Unknown host kind", err.Error(), "Use /webhooks/{kind}/{integration_id} with one of: "+strings.Join(h.ints.KindNames(), ", "))
+		return
+	}
+	wh := drv.Webhooks()
+	limit := wh.MaxBodyBytes()
+	if r.ContentLength > limit {
+		outcome = OutcomeTooLarge
+		tooLarge(w, limit)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			outcome = OutcomeTooLarge
+			tooLarge(w, limit)
+			return
+		}
+		problem.Send(w, http.StatusBadRequest, "unreadable-body", "The request body could not be read", err.Error(), "")
+		return
+	}
+	d := forge.Delivery{Header: r.Header.Clone(), Body: body, ReceivedAt: start.UTC()}
+	info, err := wh.Identify(d)
+	if err != nil {
+		outcome = OutcomeMalformed
+		problem.Send(w, http.StatusBadRequest, "malformed-delivery", "Not a "+kind+" delivery", err.Error(), "Point only "+kind+" webhooks at this URL.")
+		return
+	}
+	rec, perr := h.authenticate(r.Context(), kind, r.PathValue("integration"), wh, d, info)
+	if perr != nil {
+		outcome = OutcomeUnknown
+		if perr.Status == http.StatusUnauthorized {
+			outcome = OutcomeRejected
+			h.log.Warn("webhook verification failed", "kind", kind, "integration", r.PathValue("integration"), "delivery", info.ID, "event", info.Event, "remote", r.RemoteAddr, "reason", perr.Detail)
+		}
+		problem.Write(w, perr)
+		return
+	}
+	sd := &store.Delivery{
+		IntegrationID: rec.ID, Kind: kind, HostID: info.ID, Event: info.Event, Action: info.Action,
+		Headers: keepHeaders(r.Header), Body: body, Status: store.DeliveryReceived, Test: info.Test,
+		ReceivedAt: d.ReceivedAt,
+	}
+	inserted, err := h.st.InsertDelivery(r.Context(), sd, store.NewJob{Kind: events.JobProcess, MaxAttempts: 12})
+	if err != nil {
+		h.log.Error("could not store delivery", "kind", kind, "integration", rec.ID, "delivery", info.ID, "err", err)
+		// 503 makes hosts that retry (all but GitHub) try again; nothing was committed.
+		w.Header().Set("Retry-After", "5")
+		problem.Send(w, http.StatusServiceUnavailable, "store-unavailable", "The delivery could not be stored", "the database did not accept the write", "Check Forgeway's database; the host may retry.")
+		return
+	}
+	outcome = OutcomeAccepted
+	if !inserted {
+		outcome = OutcomeDuplicate
+	} else {
+		h.notify()
+	}
+	writeJSON(w, http.StatusAccepted, Accepted{DeliveryID: sd.ID, Duplicate: !inserted})
+}
+
+// authenticate finds the integration a delivery is for and verifies it against that
+// integration's secrets. Host-level deliveries (no integration in the path) are matched
+// through the route keys the driver read from them; the integration whose secret verifies
+// the delivery is the one.
+func (h *Handler) authenticate(ctx context.Context, kind, id string, wh forge.Webhooks, d forge.Delivery, info forge.DeliveryInfo) (store.Integration, *problem.Details) {
+	var candidates []store.Integration
+	if id != "" {
+		rec, err := h.st.GetIntegration(ctx, id)
+		if err != nil || rec.Kind != kind {
+			return rec, problem.New(http.StatusNotFound, "unknown-integration", "Unknown integration", fmt.Sprintf("no %s integration %q", kind, id), "Check the webhook URL on the host: it must be the one Forgeway shows for the integration.")
+		}
+		candidates = append(candidates, rec)
+	} else {
+		seen := map[string]bool{}
+		for _, key := range info.RouteKeys {
+			recs, err := h.st.FindIntegrationsByRoute(ctx, kind, key)
+			if err != nil {
+				return store.Integration{}, problem.New(http.StatusServiceUnavailable, "store-unavailable", "The integration could not be looked up", "the database did not answer", "")
+			}
+			for _, rec := range recs {
+				if !seen[rec.ID] {
+					seen[rec.ID] = true
+					candidates = append(candidates, rec)
+				}
+			}
+		}
+		if len(candidates) == 0 {
+			return store.Integration{}, problem.New(http.StatusNotFound, "unknown-integration", "No integration for this delivery", fmt.Sprintf("no %s integration matches %s", kind, strings.Join(info.RouteKeys, ", ")), "Connect the App in Forgeway first, or point repository hooks at /webhooks/"+kind+"/{integration_id}.")
+		}
+	}
+	var lastErr error
+	for _, rec := range candidates {
+		fi, secrets, err := h.ints.Open(rec)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if err := wh.Verify(d, forge.VerifyKeys{Secrets: secrets, Integration: fi}); err != nil {
+			lastErr = err
+			continue
+		}
+		return rec, nil
+	}
+	detail := "the delivery's signature does not match the webhook secret"
+	if lastErr != nil && errors.Is(lastErr, forge.ErrSignature) {
+		detail = lastErr.Error()
+	}
+	return store.Integration{}, problem.New(http.StatusUnauthorized, "invalid-signature", "Delivery verification failed", detail, "The webhook secret on the host must match the integration's; rotate it in Forgeway and update the host if in doubt.")
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) {
+	problem.Send(w, http.StatusRequestEntityTooLarge, "delivery-too-large", "The delivery is too large", fmt.Sprintf("the body exceeds %d bytes", limit), "Hosts never send larger deliveries; check what is posting to this URL.")
+}
+
+// keepHeaders keeps the headers worth storing with a delivery and drops those that carry
+// credentials (a GitLab token, a basic-auth password): a stored delivery never holds a secret.
+func keepHeaders(h http.Header) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		lk := strings.ToLower(k)
+		switch {
+		case lk == "authorization", lk == "proxy-authorization", lk == "cookie",
+			strings.Contains(lk, "token"), strings.Contains(lk, "secret"), strings.Contains(lk, "password"):
+			continue
+		}
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}

@@ -1,0 +1,127 @@
+// Package metrics owns Forgeway's Prometheus metrics: deliveries by host and outcome,
+// verification failures, acknowledgement latency, processing outcomes, job queue depth and
+// latency, host requests and the rate-limit budget left per integration. It uses its own
+// registry (no global state).
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/hostclient"
+	"github.com/forgeway/forgeway/internal/store"
+)
+
+// Metrics holds every collector.
+type Metrics struct {
+	reg          *prometheus.Registry
+	deliveries   *prometheus.CounterVec
+	verifyFails  *prometheus.CounterVec
+	ackLatency   *prometheus.HistogramVec
+	processed    *prometheus.CounterVec
+	jobDone      *prometheus.CounterVec
+	jobRun       *prometheus.HistogramVec
+	jobWait      *prometheus.HistogramVec
+	hostRequests *prometheus.CounterVec
+	hostLatency  *prometheus.HistogramVec
+}
+
+// New registers the collectors. jobStats and budgets are read at scrape time.
+func New(jobStats func(ctx context.Context) (store.JobStats, error), budgets func() map[string]forge.Budget) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "forgeway_deliveries_total", Help: "Webhook requests received, by host kind and outcome (accepted, duplicate, rejected, malformed, unknown, too_large, error)."}, []string{"host", "outcome"})
+	m.verifyFails = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "forgeway_webhook_verification_failures_total", Help: "Deliveries whose signature or secret did not verify."}, []string{"host"})
+	m.ackLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "forgeway_delivery_ack_seconds", Help: "Time from a webhook request's arrival to its answer (the delivery committed).", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"host"})
+	m.processed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "forgeway_deliveries_processed_total", Help: "Deliveries processed, by host kind and status (processed, ignored, failed)."}, []string{"host", "status"})
+	m.jobDone = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "forgeway_jobs_finished_total", Help: "Job runs finished, by kind and outcome."}, []string{"kind", "outcome"})
+	m.jobRun = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "forgeway_job_run_seconds", Help: "How long job runs took.", Buckets: prometheus.ExponentialBuckets(0.005, 4, 10)}, []string{"kind"})
+	m.jobWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "forgeway_job_wait_seconds", Help: "How long due jobs waited for a worker (queue latency).", Buckets: prometheus.ExponentialBuckets(0.005, 4, 10)}, []string{"kind"})
+	m.hostRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "forgeway_host_requests_total", Help: "Requests to hosts' APIs by integration, status and whether a conditional request was answered from the cache (304)."}, []string{"integration", "host", "status", "cached"})
+	m.hostLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "forgeway_host_request_seconds", Help: "Latency of requests to hosts' APIs.", Buckets: prometheus.DefBuckets}, []string{"host"})
+	m.reg.MustRegister(m.deliveries, m.verifyFails, m.ackLatency, m.processed, m.jobDone, m.jobRun, m.jobWait, m.hostRequests, m.hostLatency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&scrapeCollector{jobStats: jobStats, budgets: budgets})
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Delivery records one webhook request.
+func (m *Metrics) Delivery(host, outcome string, d time.Duration) {
+	m.deliveries.WithLabelValues(host, outcome).Inc()
+	if outcome == "rejected" {
+		m.verifyFails.WithLabelValues(host).Inc()
+	}
+	m.ackLatency.WithLabelValues(host).Observe(d.Seconds())
+}
+
+// Processed records a processing outcome.
+func (m *Metrics) Processed(host, status string) { m.processed.WithLabelValues(host, status).Inc() }
+
+// JobFinished records a job run (the jobs runner's observer).
+func (m *Metrics) JobFinished(kind, outcome string, wait, run time.Duration) {
+	m.jobDone.WithLabelValues(kind, outcome).Inc()
+	m.jobWait.WithLabelValues(kind).Observe(wait.Seconds())
+	m.jobRun.WithLabelValues(kind).Observe(run.Seconds())
+}
+
+// HostRequest records one request to a host's API.
+func (m *Metrics) HostRequest(integrationID string, r hostclient.ObservedRequest) {
+	m.hostRequests.WithLabelValues(integrationID, r.Host, strconv.Itoa(r.Status), strconv.FormatBool(r.Cached)).Inc()
+	m.hostLatency.WithLabelValues(r.Host).Observe(r.Duration.Seconds())
+}
+
+// scrapeCollector reads the queue depth and the rate-limit budgets when scraped.
+type scrapeCollector struct {
+	jobStats func(ctx context.Context) (store.JobStats, error)
+	budgets  func() map[string]forge.Budget
+}
+
+var (
+	queueDesc     = prometheus.NewDesc("forgeway_jobs", "Jobs in the durable queue by state (dead: dead-lettered).", []string{"state"}, nil)
+	remainingDesc = prometheus.NewDesc("forgeway_host_rate_limit_remaining", "Requests left in the host's rate-limit window, per integration.", []string{"integration"}, nil)
+	limitDesc     = prometheus.NewDesc("forgeway_host_rate_limit_limit", "Size of the host's rate-limit window, per integration.", []string{"integration"}, nil)
+	resetDesc     = prometheus.NewDesc("forgeway_host_rate_limit_reset_timestamp_seconds", "When the host's rate-limit window resets, per integration.", []string{"integration"}, nil)
+)
+
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDesc
+	ch <- remainingDesc
+	ch <- limitDesc
+	ch <- resetDesc
+}
+
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.jobStats != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		stats, err := c.jobStats(ctx)
+		cancel()
+		if err == nil {
+			for _, state := range []string{store.JobAvailable, store.JobRunning, store.JobRetryable, store.JobDead, store.JobCompleted, store.JobCancelled} {
+				ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(stats[state]), state)
+			}
+		}
+	}
+	if c.budgets != nil {
+		for id, b := range c.budgets() {
+			if b.Limit == 0 && b.Remaining == 0 {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(remainingDesc, prometheus.GaugeValue, float64(b.Remaining), id)
+			ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(b.Limit), id)
+			if !b.Reset.IsZero() {
+				ch <- prometheus.MustNewConstMetric(resetDesc, prometheus.GaugeValue, float64(b.Reset.Unix()), id)
+			}
+		}
+	}
+}

@@ -1,0 +1,320 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/forgeway/forgeway/internal/store"
+)
+
+const deliveryCols = `id, integration_id, kind, host_id, event, event_action, headers, body, status,
+	reason, error, attempts, test, event_ids, received_at, processed_at`
+
+// batchTimeout bounds one group commit, so that Close cannot hang on a dead database.
+const batchTimeout = 30 * time.Second
+
+func scanDelivery(s scanner) (store.Delivery, error) {
+	var (
+		d                   store.Delivery
+		headers, eventIDs   string
+		received, processed int64
+	)
+	err := s.Scan(&d.ID, &d.IntegrationID, &d.Kind, &d.HostID, &d.Event, &d.Action, &headers,
+		&d.Body, &d.Status, &d.Reason, &d.Error, &d.Attempts, &d.Test, &eventIDs, &received, &processed)
+	if err != nil {
+		return d, err
+	}
+	if err := fromJSON(headers, &d.Headers); err != nil {
+		return d, fmt.Errorf("decode headers of delivery %s: %w", d.ID, err)
+	}
+	if err := fromJSON(eventIDs, &d.EventIDs); err != nil {
+		return d, fmt.Errorf("decode event ids of delivery %s: %w", d.ID, err)
+	}
+	d.ReceivedAt, d.ProcessedAt = fromMicros(received), fromMicros(processed)
+	return d, nil
+}
+
+// deliveryRequest is one InsertDelivery call waiting for the group committer. The committer
+// owns d and job; the caller reads only the answer.
+type deliveryRequest struct {
+	ctx     context.Context
+	d       store.Delivery
+	headers string
+	events  string
+	job     jobRow
+	answer  chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
+}
+
+type deliveryAnswer struct {
+	id       string
+	inserted bool
+	err      error
+}
+
+// InsertDelivery writes a verified delivery and, when it is new, its processing job, in the
+// same transaction, and returns once that transaction is durable. Concurrent callers are
+// committed together by one goroutine (group commit). It generates d.ID when empty and sets
+// d.ReceivedAt (now when zero) and d.Status (received when empty). A delivery whose (Kind,
+// IntegrationID, HostID) is stored already is a duplicate: nothing is written, inserted is
+// false and d.ID is set to the stored delivery's id. Deliveries with an empty HostID are never
+// duplicates.
+//
+// The job's Kind is required. When job.Args is nil the job's args are
+// {"delivery_id": d.ID}; otherwise job.Args is marshalled as given.
+//
+// An error means the delivery may or may not have been committed (the context ended, the
+// database failed): the host's retry is then deduplicated.
+func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.NewJob) (bool, error) {
+	req := &deliveryRequest{ctx: ctx, d: *d, answer: make(chan deliveryAnswer, 1)}
+	if req.d.ID == "" {
+		req.d.ID = newID(prefixDelivery)
+	}
+	req.d.ReceivedAt = orNow(req.d.ReceivedAt)
+	if req.d.Status == "" {
+		req.d.Status = store.DeliveryReceived
+	}
+	if job.Kind == "" {
+		return false, fmt.Errorf("insert delivery %s: the processing job has no kind", req.d.HostID)
+	}
+	if job.Args == nil {
+		job.Args = map[string]string{"delivery_id": req.d.ID}
+	}
+	var err error
+	if req.job, err = newJobRow(job); err != nil {
+		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, err)
+	}
+	if req.headers, err = toJSON(req.d.Headers); err != nil {
+		return false, fmt.Errorf("insert delivery %s: encode headers: %w", req.d.HostID, err)
+	}
+	if req.events, err = toJSON(req.d.EventIDs); err != nil {
+		return false, fmt.Errorf("insert delivery %s: encode event ids: %w", req.d.HostID, err)
+	}
+	select {
+	case db.commits <- req:
+	case <-db.stop:
+		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, ErrClosed)
+	case <-ctx.Done():
+		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, ctx.Err())
+	}
+	select {
+	case a := <-req.answer:
+		if a.err != nil {
+			return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, a.err)
+		}
+		d.ID = a.id
+		d.ReceivedAt = req.d.ReceivedAt
+		d.Status = req.d.Status
+		return a.inserted, nil
+	case <-ctx.Done():
+		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, ctx.Err())
+	}
+}
+
+// CommitStats reports how many group commits ran and how many deliveries they carried
+// together, for metrics: their ratio is the mean batch size.
+func (db *DB) CommitStats() (batches, deliveries int64) {
+	return db.batches.Load(), db.batched.Load()
+}
+
+// commitLoop is the group committer: it takes the first waiting request, every other one
+// already queued (up to maxBatch), and commits them in one transaction, so that one fsync
+// serves them all.
+func (db *DB) commitLoop() {
+	defer close(db.stopped)
+	for {
+		var first *deliveryRequest
+		select {
+		case <-db.stop:
+			return
+		case first = <-db.commits:
+		}
+		batch := []*deliveryRequest{first}
+	fill:
+		for len(batch) < db.maxBatch {
+			select {
+			case r := <-db.commits:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.commitBatch(batch)
+	}
+}
+
+// commitBatch commits a batch and answers every member. When the batch transaction fails,
+// each member is retried alone so that one bad row does not fail the others.
+func (db *DB) commitBatch(batch []*deliveryRequest) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.answer <- deliveryAnswer{err: err}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	db.batches.Add(1)
+	db.batched.Add(int64(len(live)))
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	answers := make([]deliveryAnswer, len(live))
+	err := db.inTx(ctx, func(o ops) error {
+		for i, r := range live {
+			a, err := o.insertDelivery(ctx, r)
+			if err != nil {
+				return err
+			}
+			answers[i] = a
+		}
+		return nil
+	})
+	if err == nil {
+		for i, r := range live {
+			r.answer <- answers[i]
+		}
+		return
+	}
+	if len(live) == 1 {
+		live[0].answer <- deliveryAnswer{err: err}
+		return
+	}
+	db.log.Warn("group commit failed; committing its deliveries one by one", "size", len(live), "err", err)
+	for _, r := range live {
+		var a deliveryAnswer
+		a.err = db.inTx(ctx, func(o ops) error {
+			var err error
+			a, err = o.insertDelivery(ctx, r)
+			return err
+		})
+		r.answer <- a
+	}
+}
+
+// insertDelivery writes one delivery and its job, or finds the stored duplicate.
+func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
+	d := &r.d
+	res, err := o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind, integration_id, host_id) WHERE host_id <> '' DO NOTHING`,
+		d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, d.Body, d.Status,
+		d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt))
+	if err != nil {
+		return deliveryAnswer{}, err
+	}
+	n, err := affected(res)
+	if err != nil {
+		return deliveryAnswer{}, err
+	}
+	if n == 0 {
+		var id string
+		err := o.w.QueryRowContext(ctx, o.db.dialect.rebind(`SELECT id FROM deliveries
+			WHERE kind = ? AND integration_id = ? AND host_id = ?`), d.Kind, d.IntegrationID, d.HostID).Scan(&id)
+		if err != nil {
+			return deliveryAnswer{}, fmt.Errorf("find duplicate: %w", err)
+		}
+		return deliveryAnswer{id: id}, nil
+	}
+	if _, _, err := o.insertJob(ctx, r.job); err != nil {
+		return deliveryAnswer{}, fmt.Errorf("insert job: %w", err)
+	}
+	return deliveryAnswer{id: d.ID, inserted: true}, nil
+}
+
+// GetDelivery returns the delivery with Forgeway's id, or ErrNotFound.
+func (o ops) GetDelivery(ctx context.Context, id string) (store.Delivery, error) {
+	d, err := scanDelivery(o.queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return d, fmt.Errorf("get delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListDeliveries returns a page of deliveries, newest first, and the cursor of the next
+// page, empty on the last. A cursor not made by this method gives ErrBadCursor.
+func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, string, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.IntegrationID != "" {
+		where, args = append(where, "integration_id = ?"), append(args, f.IntegrationID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.After != "" {
+		c, err := decodeCursor(f.After, 2)
+		if err != nil {
+			return nil, "", fmt.Errorf("list deliveries: %w", err)
+		}
+		at, err := strconv.ParseInt(c[0], 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("list deliveries: %w", ErrBadCursor)
+		}
+		where = append(where, "(received_at < ? OR (received_at = ? AND id < ?))")
+		args = append(args, at, at, c[1])
+	}
+	limit := pageLimit(f.Limit)
+	q := `SELECT ` + deliveryCols + ` FROM deliveries`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY received_at DESC, id DESC LIMIT ` + strconv.Itoa(limit+1)
+	rows, err := o.query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	var items []store.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("list deliveries: %w", err)
+		}
+		items = append(items, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list deliveries: %w", err)
+	}
+	next := ""
+	if len(items) > limit {
+		items = items[:limit]
+		last := items[limit-1]
+		next = encodeCursor(strconv.FormatInt(micros(last.ReceivedAt), 10), last.ID)
+	}
+	return items, next, nil
+}
+
+// FinishDelivery records the outcome of one processing attempt: d's Status, Reason, Error
+// and EventIDs are written, ProcessedAt is set (now when zero) and Attempts is incremented,
+// the new count being copied into d. ErrNotFound when d.ID does not exist.
+func (o ops) FinishDelivery(ctx context.Context, d *store.Delivery) error {
+	processed := orNow(d.ProcessedAt)
+	ids, err := toJSON(d.EventIDs)
+	if err != nil {
+		return fmt.Errorf("finish delivery %s: encode event ids: %w", d.ID, err)
+	}
+	var attempts int
+	err = o.writeRow(ctx, `UPDATE deliveries SET status = ?, reason = ?, error = ?, event_ids = ?,
+		processed_at = ?, attempts = attempts + 1 WHERE id = ? RETURNING attempts`,
+		d.Status, d.Reason, d.Error, ids, micros(processed), d.ID).Scan(&attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("finish delivery %s: %w", d.ID, err)
+	}
+	d.ProcessedAt, d.Attempts = processed, attempts
+	return nil
+}

@@ -1,0 +1,318 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/forgeway/forgeway/internal/store"
+)
+
+func quietOptions() Options { return Options{Logger: slog.New(slog.DiscardHandler)} }
+
+func openSQLite(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), path, quietOptions())
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestRebind(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		postgres bool
+		want     string
+	}{
+		{"SELECT 1", true, "SELECT 1"},
+		{"a = ? AND b IN (?, ?)", true, "a = $1 AND b IN ($2, $3)"},
+		{"a = ? AND b IN (?, ?)", false, "a = ? AND b IN (?, ?)"},
+		{"?,?,?,?,?,?,?,?,?,?,?", true, "$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11"},
+	} {
+		if got := (dialect{postgres: tc.postgres}).rebind(tc.in); got != tc.want {
+			t.Errorf("rebind(%q, postgres=%v) = %q, want %q", tc.in, tc.postgres, got, tc.want)
+		}
+	}
+}
+
+func TestSQLitePath(t *testing.T) {
+	for _, tc := range []struct {
+		dsn, want string
+		bad       bool
+	}{
+		{dsn: "/var/lib/forgeway/db.sqlite", want: "/var/lib/forgeway/db.sqlite"},
+		{dsn: "data/forgeway.db", want: "data/forgeway.db"},
+		{dsn: "sqlite:///var/lib/f.db", want: "/var/lib/f.db"},
+		{dsn: "sqlite:data/f.db", want: "data/f.db"},
+		{dsn: "file:/var/lib/f.db?cache=shared", want: "/var/lib/f.db"},
+		{dsn: "file:///var/lib/f.db", want: "/var/lib/f.db"},
+		{dsn: "file:rel/f.db", want: "rel/f.db"},
+		{dsn: "/a/b/../c.db", want: "/a/c.db"},
+		{dsn: "", bad: true},
+		{dsn: ":memory:", bad: true},
+		{dsn: "file::memory:", bad: true},
+		{dsn: "sqlite::memory:", bad: true},
+		{dsn: "file://otherhost/f.db", bad: true},
+	} {
+		got, err := sqlitePath(tc.dsn)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("sqlitePath(%q) = %q, want an error", tc.dsn, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("sqlitePath(%q) = %q, %v; want %q", tc.dsn, got, err, tc.want)
+		}
+	}
+}
+
+func TestNewID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newID("dlv")
+		if len(id) != len("dlv_")+26 || id[:4] != "dlv_" {
+			t.Fatalf("id %q: want dlv_ and 26 characters", id)
+		}
+		for _, c := range id[4:] {
+			if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+				t.Fatalf("id %q has %q, not lowercase base32", id, c)
+			}
+		}
+		if seen[id] {
+			t.Fatalf("id %q generated twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	c := encodeCursor("acme/widgets", "rep_x")
+	parts, err := decodeCursor(c, 2)
+	if err != nil || parts[0] != "acme/widgets" || parts[1] != "rep_x" {
+		t.Fatalf("decode(encode) = %v, %v", parts, err)
+	}
+	for _, bad := range []string{"***", encodeCursor("only-one"), encodeCursor("a", "b", "c")} {
+		if _, err := decodeCursor(bad, 2); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("decodeCursor(%q) error %v, want ErrBadCursor", bad, err)
+		}
+	}
+}
+
+func TestSQLiteFilePermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "nested")
+	path := filepath.Join(dir, "forgeway.db")
+	db := openSQLite(t, path)
+	// Write something so the WAL exists.
+	if err := db.PutKV(t.Context(), "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	check := func(p string, want fs.FileMode) {
+		t.Helper()
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("stat %s: %v", p, err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s mode %v, want %v", p, got, want)
+		}
+	}
+	check(dir, 0o700)
+	check(path, 0o600)
+	check(path+"-wal", 0o600)
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	for _, tc := range []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"busy_timeout", "10000"},
+	} {
+		var got string
+		if err := db.writer.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatalf("pragma %s: %v", tc.pragma, err)
+		}
+		if got != tc.want {
+			t.Errorf("writer %s = %s, want %s", tc.pragma, got, tc.want)
+		}
+	}
+	if _, err := db.reader.ExecContext(ctx, "INSERT INTO kv (name, value, updated_at) VALUES ('x', NULL, 0)"); err == nil {
+		t.Error("the reader pool accepted a write")
+	}
+	if got := db.writer.Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("writer pool allows %d connections, want 1", got)
+	}
+}
+
+func TestReopenKeepsDataAndSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	db, err := Open(t.Context(), path, quietOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: "g1"}
+	if _, err := db.InsertDelivery(t.Context(), &d, store.NewJob{Kind: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := db.InsertDelivery(t.Context(), &store.Delivery{Kind: "github"}, store.NewJob{Kind: "p"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("InsertDelivery after Close: %v, want ErrClosed", err)
+	}
+	db2 := openSQLite(t, path)
+	if err := db2.Ping(t.Context()); err != nil {
+		t.Fatalf("ping after reopen: %v", err)
+	}
+	if _, err := db2.GetDelivery(t.Context(), d.ID); err != nil {
+		t.Errorf("delivery lost across reopen: %v", err)
+	}
+}
+
+func TestPingReportsPendingMigrations(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	if err := db.Ping(t.Context()); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if _, err := db.writer.ExecContext(t.Context(), "DELETE FROM goose_db_version WHERE version_id > 0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(t.Context()); err == nil {
+		t.Error("Ping passed with migrations pending")
+	}
+}
+
+// holdWriter takes the SQLite writer connection until release is called, so that the
+// group committer queues what arrives meanwhile.
+func holdWriter(t *testing.T, db *DB) (release func()) {
+	t.Helper()
+	conn, err := db.writer.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { _ = conn.Close() }) }
+}
+
+func TestGroupCommitBatches(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	release := holdWriter(t, db)
+	defer release()
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i)}
+			ins, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"})
+			if err == nil && !ins {
+				err = fmt.Errorf("delivery %d not inserted", i)
+			}
+			errs <- err
+		})
+	}
+	// Let every caller queue behind the held writer.
+	time.Sleep(200 * time.Millisecond)
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	batches, deliveries := db.CommitStats()
+	if deliveries != n {
+		t.Errorf("%d deliveries committed, want %d", deliveries, n)
+	}
+	// The first caller commits alone; the 49 others wait and share one or a few batches.
+	if batches > 5 {
+		t.Errorf("%d batches for %d queued deliveries: no group commit", batches, n)
+	}
+}
+
+func TestGroupCommitIsolatesABadRow(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	if _, err := db.writer.ExecContext(ctx, `CREATE TRIGGER poison BEFORE INSERT ON deliveries
+		WHEN NEW.event = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, db)
+	defer release()
+	type result struct {
+		event    string
+		inserted bool
+		err      error
+	}
+	results := make(chan result, 20)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		event := "push"
+		if i == 7 {
+			event = "poison"
+		}
+		wg.Go(func() {
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i), Event: event}
+			ins, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"})
+			results <- result{event, ins, err}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	release()
+	wg.Wait()
+	close(results)
+	for r := range results {
+		switch {
+		case r.event == "poison" && r.err == nil:
+			t.Error("the poisoned delivery was accepted")
+		case r.event != "poison" && (r.err != nil || !r.inserted):
+			t.Errorf("a good delivery failed with the bad one: inserted=%v err=%v", r.inserted, r.err)
+		}
+	}
+	items, _, err := db.ListDeliveries(ctx, store.DeliveryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 19 {
+		t.Errorf("%d deliveries stored, want 19", len(items))
+	}
+	jobs, _, err := db.ListJobs(ctx, store.JobFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 19 {
+		t.Errorf("%d jobs stored, want 19", len(jobs))
+	}
+}
+
+func TestInsertDeliveryContextCancelled(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	release := holdWriter(t, db)
+	defer release()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: "x"}
+	if _, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("InsertDelivery with a stuck database: %v, want the context's error", err)
+	}
+}

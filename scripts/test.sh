@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs Forgeway's whole test suite: formatting, vet, staticcheck, every package's tests with
+# the race detector (against SQLite and, when FORGEWAY_TEST_POSTGRES is set, PostgreSQL), and
+# short runs of the fuzz targets. Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+if [ -n "${FORGEWAY_TEST_POSTGRES:-}" ]; then
+  echo "== PostgreSQL tests enabled: ${FORGEWAY_TEST_POSTGRES%%\?*}"
+else
+  echo "== PostgreSQL tests disabled (set FORGEWAY_TEST_POSTGRES=postgres://… to run them)"
+fi
+
+echo "== go test"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz (short)"
+fuzztime=${FUZZTIME:-10s}
+go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$fuzztime" ./internal/forge/github/ghwebhook
+go test -run '^$' -fuzz '^FuzzNormalize$' -fuzztime "$fuzztime" ./internal/forge/github/ghwebhook
