@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/events"
@@ -115,6 +116,25 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// deliveryBody serves the stored body exactly as the host sent it (the bytes that were
+// verified), with the delivery's content type.
+func (s *Server) deliveryBody(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.loadDelivery(w, r)
+	if !ok {
+		return
+	}
+	ct := "application/octet-stream"
+	for k, v := range d.Headers {
+		if strings.EqualFold(k, "Content-Type") && len(v) > 0 {
+			ct = v[0]
+		}
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", "attachment")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(d.Body)
 }
 
 func (s *Server) replayDelivery(w http.ResponseWriter, r *http.Request) {

@@ -117,6 +117,8 @@ func (s *Server) OpenAPI() map[string]any {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.Response)}}
 		case strings.HasSuffix(rt.Path, "/stream"):
 			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case strings.HasSuffix(rt.Path, "/body"):
+			ok["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 		case strings.HasPrefix(rt.Path, "/callback"):
 			ok["content"] = map[string]any{"text/html": map[string]any{"schema": map[string]any{"type": "string"}}}
 		}

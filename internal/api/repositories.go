@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -124,13 +125,13 @@ func (s *Server) getRepository(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, repositoryResource(repo))
 }
 
-func (s *Server) repoAction(op string, do func(id string) (store.Job, error)) http.HandlerFunc {
+func (s *Server) repoAction(op string, do func(ctx context.Context, id string) (store.Job, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		repo, _, ok := s.loadRepository(w, r)
 		if !ok {
 			return
 		}
-		j, err := do(repo.ID)
+		j, err := do(r.Context(), repo.ID)
 		if err != nil {
 			s.fail(w, r, op+" "+repo.FullName, err)
 			return

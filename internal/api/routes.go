@@ -50,6 +50,7 @@ func (s *Server) routeTable() []Route {
 
 		r("GET", p+"/deliveries", "List received webhook deliveries", "deliveries", member, "", "DeliveryList", 200, s.listDeliveries, "integration", "status", "limit", "cursor"),
 		r("GET", p+"/deliveries/{id}", "Get a delivery: headers, body, outcome, events produced", "deliveries", member, "", "Delivery", 200, s.getDelivery),
+		r("GET", p+"/deliveries/{id}/body", "The delivery's body exactly as received", "deliveries", member, "", "", 200, s.deliveryBody),
 		r("POST", p+"/deliveries/{id}/replay", "Process a delivery again (its events keep their ids)", "deliveries", member, "", "Job", 202, s.replayDelivery),
 
 		r("GET", p+"/events", "Read the event log after a cursor", "events", member, "", "EventList", 200, s.listEvents, "after", "type", "repository", "integration", "limit"),

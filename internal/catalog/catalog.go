@@ -200,13 +200,17 @@ func (s *Service) Discover(ctx context.Context, rec store.Integration, progress 
 	start := s.now().UTC()
 	if ic, ok := client.(forge.Installations); ok {
 		insts, err := ic.Installations(ctx)
-		if err != nil {
+		switch {
+		case errors.Is(err, forge.ErrUnsupported):
+			// This credential is not installed anywhere (a token): nothing to record.
+		case err != nil:
 			return p, fmt.Errorf("list installations: %w", err)
+		default:
+			if err := s.syncInstallations(ctx, rec.ID, insts); err != nil {
+				return p, err
+			}
+			p.Installations = len(insts)
 		}
-		if err := s.syncInstallations(ctx, rec.ID, insts); err != nil {
-			return p, err
-		}
-		p.Installations = len(insts)
 	}
 	err = client.Repositories(ctx, func(page []forge.Repository) error {
 		err := s.st.Tx(ctx, func(tx store.Tx) error {

@@ -1,0 +1,310 @@
+// Command fwbench is Forgeway's load tool. `fwbench p1` measures webhook ingest: it starts
+// Forgeway (embedded SQLite, in a temporary data directory) and, as the baseline, a bare
+// net/http handler that only reads the body — each in its own process on loopback — and
+// drives both with the same signed 7 KB GitHub push deliveries from many concurrent clients.
+// It reports accepted deliveries per second for both and their ratio, and the
+// acknowledgement latency (p50/p99) at a fixed arrival rate (open loop: latency is measured
+// from each request's scheduled time, so a stalled server cannot hide its queue).
+//
+// Usage:
+//
+//	go run ./cmd/fwbench p1 [-duration 10s] [-concurrency 64] [-rate 1000] [-payload FILE]
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/forgeway/forgeway/internal/config"
+	"github.com/forgeway/forgeway/internal/integrations"
+	"github.com/forgeway/forgeway/internal/server"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: fwbench p1 [flags] | fwbench serve-baseline | fwbench serve-forgeway DIR")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "p1":
+		err = p1(ctx, os.Args[2:])
+	case "serve-baseline":
+		err = serveBaseline(ctx)
+	case "serve-forgeway":
+		err = serveForgeway(ctx, os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fwbench:", err)
+		os.Exit(1)
+	}
+}
+
+const benchSecret = "fwbench-webhook-secret"
+
+// serveBaseline is the baseline: accept, read the body, answer 202.
+func serveBaseline(ctx context.Context) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("URL http://%s/webhooks/github/x\n", ln.Addr())
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+	})}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// serveForgeway runs Forgeway with a GitHub token integration whose webhook secret is known.
+func serveForgeway(ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return errors.New("serve-forgeway DIR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	config.Register(fs)
+	_ = fs.Parse([]string{"--data-dir", args[0], "--public-url", "http://" + ln.Addr().String(), "--log-level", "warn", "--log-format", "text"})
+	cfg, err := config.Load(fs, os.Getenv)
+	if err != nil {
+		return err
+	}
+	app, err := server.New(ctx, cfg, server.Options{})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	rec, err := app.Integrations.Prepare(integrations.Input{
+		Kind: "github", Name: "bench", BaseURL: "https://github.com",
+		Settings: map[string]string{"auth": "token"}, Secrets: map[string]string{"token": "ghp_bench"},
+		WebhookSecret: benchSecret,
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if err := app.Store.CreateIntegration(ctx, &rec); err != nil {
+		return err
+	}
+	fmt.Printf("URL http://%s/webhooks/github/%s\n", ln.Addr(), rec.ID)
+	return app.Serve(ctx, ln)
+}
+
+type child struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func start(ctx context.Context, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "URL "); ok {
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return &child{cmd: cmd, url: u}, nil
+		}
+	}
+	_ = cmd.Process.Kill()
+	return nil, fmt.Errorf("%v did not start", args)
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+	}
+}
+
+type load struct {
+	url     string
+	body    []byte
+	sig     string
+	client  *http.Client
+	counter atomic.Int64
+}
+
+func (l *load) send(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, strings.NewReader(string(l.body)))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/fwbench")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d-%d", os.Getpid(), l.counter.Add(1)))
+	req.Header.Set("X-Hub-Signature-256", l.sig)
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// throughput runs a closed loop: concurrency clients sending as fast as answers come.
+func (l *load) throughput(ctx context.Context, concurrency int, d time.Duration) (float64, int64) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				code, err := l.send(ctx)
+				if err == nil && code == http.StatusAccepted {
+					ok.Add(1)
+				} else if ctx.Err() == nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(ok.Load()) / time.Since(start).Seconds(), failed.Load()
+}
+
+// latency runs an open loop at rate requests per second and returns the latencies measured
+// from each request's scheduled start.
+func (l *load) latency(ctx context.Context, rate int, d time.Duration) ([]time.Duration, int64) {
+	n := int(d.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	lat := make([]time.Duration, n)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for i := range n {
+		at := begin.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		wg.Add(1)
+		go func(i int, at time.Time) {
+			defer wg.Done()
+			code, err := l.send(ctx)
+			lat[i] = time.Since(at)
+			if err != nil || code != http.StatusAccepted {
+				failed.Add(1)
+			}
+		}(i, at)
+	}
+	wg.Wait()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat, failed.Load()
+}
+
+func pct(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+}
+
+func p1(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("p1", flag.ContinueOnError)
+	duration := fs.Duration("duration", 10*time.Second, "length of each throughput run")
+	concurrency := fs.Int("concurrency", 64, "concurrent clients in the throughput runs")
+	rate := fs.Int("rate", 1000, "arrival rate of the latency run (deliveries per second)")
+	latDuration := fs.Duration("latency-duration", 10*time.Second, "length of the latency run")
+	payload := fs.String("payload", "", "delivery body (default: the corpus push.json, 7 KB)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *payload == "" {
+		shared := os.Getenv("FORGEWAY_SHARED")
+		if shared == "" {
+			shared = "../shared"
+		}
+		*payload = filepath.Join(shared, "corpus", "github", "push.json")
+	}
+	body, err := os.ReadFile(*payload)
+	if err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, []byte(benchSecret))
+	mac.Write(body)
+	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	transport := &http.Transport{MaxIdleConns: *concurrency * 2, MaxIdleConnsPerHost: *concurrency * 2, IdleConnTimeout: time.Minute}
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+
+	dir, err := os.MkdirTemp("", "fwbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per run, loopback, %d CPUs\n\n", len(body), *concurrency, *duration, runtime.NumCPU())
+	base, err := start(ctx, "serve-baseline")
+	if err != nil {
+		return err
+	}
+	bl := &load{url: base.url, body: body, sig: sig, client: client}
+	bl.throughput(ctx, *concurrency, time.Second) // warm up
+	baseRate, baseFailed := bl.throughput(ctx, *concurrency, *duration)
+	base.stop()
+
+	fw, err := start(ctx, "serve-forgeway", dir)
+	if err != nil {
+		return err
+	}
+	defer fw.stop()
+	fl := &load{url: fw.url, body: body, sig: sig, client: client}
+	fl.throughput(ctx, *concurrency, time.Second) // warm up
+	fwRate, fwFailed := fl.throughput(ctx, *concurrency, *duration)
+	lat, latFailed := fl.latency(ctx, *rate, *latDuration)
+
+	fmt.Printf("| server | accepted/s | failed |\n| --- | ---: | ---: |\n")
+	fmt.Printf("| bare net/http handler (reads the body) | %.0f | %d |\n", baseRate, baseFailed)
+	fmt.Printf("| Forgeway (verify + commit delivery and job, SQLite) | %.0f | %d |\n\n", fwRate, fwFailed)
+	fmt.Printf("ratio Forgeway / baseline: %.2f (target ≥ 0.5)\n\n", fwRate/baseRate)
+	fmt.Printf("acknowledgement latency at %d deliveries/s for %s (%d requests, %d failed): p50 %s, p99 %s, max %s (target p99 ≤ 25ms)\n",
+		*rate, *latDuration, len(lat), latFailed, pct(lat, 0.50).Round(10*time.Microsecond), pct(lat, 0.99).Round(10*time.Microsecond), pct(lat, 1).Round(10*time.Microsecond))
+	return nil
+}
