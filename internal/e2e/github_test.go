@@ -250,4 +250,3 @@ func contains(list []string, v string) bool {
 	}
 	return false
 }
-
