@@ -31,6 +31,7 @@ type Config struct {
 	LogLevel          string
 	Workers           int
 	JobPoll           time.Duration
+	JobLease          time.Duration
 	GitTimeout        time.Duration
 	ReconcileSchedule string
 	InstanceID        string
@@ -83,6 +84,7 @@ func Settings() []Setting {
 			return nil
 		}},
 		{Name: "job-poll", Env: "FORGEWAY_JOB_POLL", Default: "500ms", Help: "How often idle workers look for due jobs (jobs inserted by this process wake them at once).", set: dur(func(c *Config) *time.Duration { return &c.JobPoll })},
+		{Name: "job-lease", Env: "FORGEWAY_JOB_LEASE", Default: "30s", Help: "How long a running job is held without renewal (renewed every third of it); a job of a replica that died runs again after this.", set: dur(func(c *Config) *time.Duration { return &c.JobLease })},
 		{Name: "git-timeout", Env: "FORGEWAY_GIT_TIMEOUT", Default: "10m", Help: "Longest a single git clone, fetch or push may run.", set: dur(func(c *Config) *time.Duration { return &c.GitTimeout })},
 		{Name: "reconcile-schedule", Env: "FORGEWAY_RECONCILE_SCHEDULE", Default: "17 * * * *", Help: "Cron expression: when hooks of attached repositories are checked and repaired.", set: str(func(c *Config) *string { return &c.ReconcileSchedule })},
 		{Name: "instance-id", Env: "FORGEWAY_INSTANCE_ID", Default: "", Help: "Name of this replica in job leases and logs; empty: hostname and process id.", set: str(func(c *Config) *string { return &c.InstanceID })},

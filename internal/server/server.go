@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	a.Metrics = metrics.New(st.JobStats, func() map[string]forge.Budget { return ints.Budgets() })
 	ints = integrations.New(integrations.Options{Store: st, Keys: keys, Drivers: drivers, PublicURL: cfg.PublicURL, Logger: a.Log, Observe: a.Metrics.HostRequest, Now: o.Now})
 	a.Integrations = ints
-	a.Runner = jobs.NewRunner(st, jobs.RunnerOptions{Owner: cfg.InstanceID, Workers: cfg.Workers, Poll: cfg.JobPoll, Logger: a.Log, Observer: a.Metrics})
+	a.Runner = jobs.NewRunner(st, jobs.RunnerOptions{Owner: cfg.InstanceID, Workers: cfg.Workers, Poll: cfg.JobPoll, Lease: cfg.JobLease, Logger: a.Log, Observer: a.Metrics})
 	notify := a.Runner.Notify
 	a.Mirrors = gitmirror.New(filepath.Join(cfg.DataDir, "mirrors"), gitmirror.Options{Timeout: cfg.GitTimeout, Logger: a.Log})
 	a.Catalog = catalog.New(catalog.Options{Integrations: ints, Mirrors: a.Mirrors, DataDir: cfg.DataDir, Logger: a.Log, Notify: notify, Now: o.Now})

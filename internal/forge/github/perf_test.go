@@ -27,7 +27,7 @@ func TestListingIsConcurrent(t *testing.T) {
 		}
 	}
 	t.Logf("100 pages at 20 ms each: %s", elapsed)
-	if elapsed > 2*time.Second {
+	if elapsed > 2*time.Second && !raceEnabled {
 		t.Errorf("listing took %s; sequential would be 2 s", elapsed)
 	}
 }
