@@ -104,6 +104,9 @@ func (s *Server) Routes() []Route { return s.routes }
 // Register mounts every route on the mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	for _, rt := range s.routes {
+		if rt.handler == nil {
+			continue // served by another package; listed for the OpenAPI document
+		}
 		h := rt.handler
 		if rt.Access != public {
 			h = s.authenticated(rt.Access, h)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/ingest"
 	"github.com/forgeway/forgeway/internal/problem"
 )
 
@@ -29,6 +30,7 @@ func schemaTypes() map[string]reflect.Type {
 		"Token": t(Token{}), "TokenList": t(List[Token]{}), "TokenCreate": t(TokenCreate{}),
 		"Project": t(Project{}), "ProjectList": t(List[Project]{}), "AppFlow": t(AppFlow{}),
 		"Kind": t(Kind{}), "KindList": t(List[Kind]{}), "Problem": t(problem.Details{}),
+		"Accepted": t(ingest.Accepted{}),
 	}
 }
 
@@ -117,6 +119,8 @@ func (s *Server) OpenAPI() map[string]any {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.Response)}}
 		case strings.HasSuffix(rt.Path, "/stream"):
 			ok["content"] = map[string]any{"text/event-stream": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case rt.Path == "/metrics" || rt.Path == "/healthz" || rt.Path == "/readyz":
+			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
 		case strings.HasSuffix(rt.Path, "/body"):
 			ok["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 		case strings.HasPrefix(rt.Path, "/callback"):

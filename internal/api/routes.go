@@ -70,6 +70,13 @@ func (s *Server) routeTable() []Route {
 		r("GET", p+"/tokens", "List API tokens", "access", admin, "", "TokenList", 200, s.listTokens),
 		r("POST", p+"/tokens", "Create an API token (its value is shown once)", "access", admin, "TokenCreate", "Token", 201, s.createToken),
 		r("DELETE", p+"/tokens/{id}", "Delete an API token", "access", admin, "", "", 204, s.deleteToken),
+
+		// Served by other packages (ingest, server); listed here so the document covers them.
+		r("POST", "/webhooks/{kind}", "Receive a host-level delivery (a GitHub App's webhook): the integration is found from the App and installation; verified with the host's scheme, committed, then answered 202", "webhooks", public, "", "Accepted", 202, nil),
+		r("POST", "/webhooks/{kind}/{integration}", "Receive a delivery for one integration (repository hooks): verified, committed, then answered 202; a repeated delivery id answers 202 with duplicate=true", "webhooks", public, "", "Accepted", 202, nil),
+		r("GET", "/healthz", "The process is alive", "operations", public, "", "", 200, nil),
+		r("GET", "/readyz", "The database is reachable and migrated", "operations", public, "", "", 200, nil),
+		r("GET", "/metrics", "Prometheus metrics", "operations", public, "", "", 200, nil),
 	}
 }
 

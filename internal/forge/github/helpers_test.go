@@ -104,7 +104,10 @@ func collect(t *testing.T, c *Client) ([]forge.Repository, int, error) {
 	t.Helper()
 	var all []forge.Repository
 	pages := 0
-	err := c.Repositories(context.Background(), func(page []forge.Repository) error {
+	// A deadline, so that a fake left hanging fails the test instead of stalling it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := c.Repositories(ctx, func(page []forge.Repository) error {
 		pages++
 		all = append(all, page...)
 		return nil

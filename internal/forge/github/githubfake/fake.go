@@ -104,6 +104,7 @@ type Server struct {
 	now  func() time.Time
 	srv  *httptest.Server
 	mux  *http.ServeMux
+	done chan struct{} // closed when the test ends, releasing hung requests
 
 	mu            sync.Mutex
 	seq           int64
@@ -176,7 +177,7 @@ func New(t testing.TB, o Options) *Server {
 		o.Version = "3.17.0"
 	}
 	s := &Server{
-		t: t, opts: o, now: o.Now, mux: http.NewServeMux(),
+		t: t, opts: o, now: o.Now, mux: http.NewServeMux(), done: make(chan struct{}),
 		accounts: map[string]*account{}, apps: map[int64]*app{}, installs: map[int64]*installation{},
 		repos: map[int64]*repo{}, names: map[string]int64{}, moved: map[string]int64{},
 		tokens: map[string]*token{}, refresh: map[string]*refreshToken{},
@@ -206,6 +207,7 @@ func New(t testing.TB, o Options) *Server {
 		checked.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.srv.Close)
+	t.Cleanup(func() { close(s.done) }) // runs first: hung handlers return, so Close does not wait on them
 	s.URL = s.srv.URL
 	s.API = s.srv.URL + "/api/v3"
 	return s
@@ -238,8 +240,8 @@ func (s *Server) FailNext(path string, status int, header http.Header) {
 	s.failures = append(s.failures, failure{path: p, query: q, status: status, header: header.Clone()})
 }
 
-// HangNext makes the next request to path (as in FailNext) hang until the client gives up,
-// as an unresponsive host does.
+// HangNext makes the next request to path (as in FailNext) hang until the client gives up
+// (or the test ends), as an unresponsive host does.
 func (s *Server) HangNext(path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -400,7 +402,7 @@ func (s *Server) web(pattern string, h http.HandlerFunc) {
 		s.mu.Unlock()
 		if f != nil {
 			if f.hang {
-				<-r.Context().Done()
+				s.hang(r.Context())
 				return
 			}
 			for k, v := range f.header {
@@ -411,6 +413,13 @@ func (s *Server) web(pattern string, h http.HandlerFunc) {
 		}
 		h(w, r)
 	})
+}
+
+func (s *Server) hang(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-s.done:
+	}
 }
 
 func (s *Server) sleep(ctx context.Context) bool {
@@ -424,6 +433,8 @@ func (s *Server) sleep(ctx context.Context) bool {
 	case <-time.After(d):
 		return true
 	case <-ctx.Done():
+		return false
+	case <-s.done:
 		return false
 	}
 }
@@ -446,7 +457,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h handler) {
 	f := s.takeFailure(apiPath, r.URL.Query())
 	if f != nil && f.hang {
 		s.mu.Unlock()
-		<-r.Context().Done()
+		s.hang(r.Context())
 		return
 	}
 	who, authFail := s.authenticate(r)
