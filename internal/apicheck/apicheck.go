@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -443,17 +442,4 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.body.Write(b)
-}
-
-// Operations lists "METHOD /path" for every operation of the description, sorted; fakes use
-// it in tests to show that what they serve exists.
-func (s *Spec) Operations() []string {
-	var out []string
-	for _, p := range s.doc.Paths.InMatchingOrder() {
-		for m := range s.doc.Paths.Value(p).Operations() {
-			out = append(out, m+" "+path.Clean(p))
-		}
-	}
-	slices.Sort(out)
-	return out
 }

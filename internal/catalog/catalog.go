@@ -213,23 +213,18 @@ func (s *Service) Discover(ctx context.Context, rec store.Integration, progress 
 		}
 	}
 	err = client.Repositories(ctx, func(page []forge.Repository) error {
-		err := s.st.Tx(ctx, func(tx store.Tx) error {
-			for _, fr := range page {
-				r := FromForge(rec.ID, fr)
-				r.SeenAt = start
-				ok, _ := filter.Match(r)
-				r.Matched = ok
-				if ok {
-					p.Matched++
-				}
-				if err := tx.UpsertRepository(ctx, &r); err != nil {
-					return fmt.Errorf("store repository %s: %w", fr.FullName, err)
-				}
+		rows := make([]store.Repository, 0, len(page))
+		for _, fr := range page {
+			r := FromForge(rec.ID, fr)
+			r.SeenAt = start
+			r.Matched, _ = filter.Match(r)
+			if r.Matched {
+				p.Matched++
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			rows = append(rows, r)
+		}
+		if err := s.st.UpsertRepositories(ctx, rows); err != nil {
+			return fmt.Errorf("store a page of repositories: %w", err)
 		}
 		p.Pages++
 		p.Repositories += len(page)

@@ -139,11 +139,14 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		}
 
 		// An unchanged refresh costs no rate limit: every page is answered 304 from the cache.
-		used := h.fake.RateLimitUsed("octo")
+		used := h.fake.RateLimitUsed("user:octo")
+		if used < 3 {
+			t.Fatalf("the first discovery spent %d rate-limit points; the probe is not counting", used)
+		}
 		var job api.Job
 		e.mustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
 		e.waitJob(job)
-		if got := h.fake.RateLimitUsed("octo"); got != used {
+		if got := h.fake.RateLimitUsed("user:octo"); got != used {
 			t.Errorf("an unchanged refresh spent %d rate-limit points", got-used)
 		}
 

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,7 +24,7 @@ import (
 
 // env is one running Forgeway.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	app   *server.App
 	url   string
 	token string
@@ -34,18 +33,21 @@ type env struct {
 
 type engine struct {
 	name string
-	dsn  func(t *testing.T) string // "" means SQLite in the data directory
+	dsn  func(t testing.TB) string // "" means SQLite in the data directory
 }
 
 // engines are the databases the end-to-end tests run on: SQLite always, PostgreSQL when
 // FORGEWAY_TEST_POSTGRES is set (and then it must be reachable).
 func engines(t *testing.T) []engine {
-	out := []engine{{name: "sqlite", dsn: func(*testing.T) string { return "" }}}
+	out := []engine{{name: "sqlite", dsn: func(testing.TB) string { return "" }}}
 	if os.Getenv(storetest.EnvPostgres) != "" {
-		out = append(out, engine{name: "postgres", dsn: func(t *testing.T) string { return storetest.PostgresDSN(t) }})
+		out = append(out, engine{name: "postgres", dsn: storetest.PostgresDSN})
 	}
 	return out
 }
+
+// startB runs Forgeway on SQLite for a benchmark.
+func startB(b *testing.B) *env { return start(b, engine{name: "sqlite", dsn: func(testing.TB) string { return "" }}) }
 
 func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
 	for _, e := range engines(t) {
@@ -54,7 +56,7 @@ func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
 }
 
 // start runs Forgeway with its data in a temporary directory.
-func start(t *testing.T, e engine, extra ...string) *env {
+func start(t testing.TB, e engine, extra ...string) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -149,7 +151,7 @@ func (e *env) mustCall(method, path string, body, out any, want int) {
 }
 
 // eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -162,7 +164,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // sharedDir is the shared test data: FORGEWAY_SHARED, or ../shared beside the repository.
-func sharedDir(t *testing.T) string {
+func sharedDir(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("FORGEWAY_SHARED"); d != "" {
 		return d
@@ -175,7 +177,7 @@ func sharedDir(t *testing.T) string {
 	return d
 }
 
-func corpusFile(t *testing.T, host, name string) []byte {
+func corpusFile(t testing.TB, host, name string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(sharedDir(t), "corpus", host, name))
 	if err != nil {
@@ -200,4 +202,3 @@ func fmtJSON(v any) string {
 	return string(raw)
 }
 
-var _ = fmt.Sprintf

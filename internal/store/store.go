@@ -320,6 +320,9 @@ type Tx interface {
 	// Repositories. UpsertRepository keys on (IntegrationID, HostID) and keeps Forgeway's id,
 	// the attachment, hooks and mirror state of an existing entry; it sets r.ID.
 	UpsertRepository(ctx context.Context, r *Repository) error
+	// UpsertRepositories is UpsertRepository for many entries of one integration in one
+	// statement (a discovery page); it does not report the entries back.
+	UpsertRepositories(ctx context.Context, rs []Repository) error
 	GetRepository(ctx context.Context, id string) (Repository, error)
 	GetRepositoryByHostID(ctx context.Context, integrationID, hostID string) (Repository, error)
 	ListRepositories(ctx context.Context, f RepositoryFilter) (items []Repository, next string, err error)

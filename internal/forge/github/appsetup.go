@@ -32,10 +32,8 @@ func setupConfig(in forge.Integration) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
-	c := config{webBase: web, apiBase: web + "/api/v3"}
-	if u, _ := url.Parse(web); strings.EqualFold(u.Host, "github.com") {
-		c.dotcom, c.apiBase = true, "https://api.github.com"
-	}
+	c := config{webBase: web}
+	c.apiBase, c.dotcom = apiBase(web)
 	c.appSlug = strings.TrimSpace(in.Settings[SettingAppSlug])
 	c.clientID = strings.TrimSpace(in.Settings[SettingClientID])
 	c.secret = in.Secrets[SecretClientSecret]
@@ -197,7 +195,8 @@ func (c *Client) oauth(ctx context.Context, op string, params url.Values) (oauth
 		return oauthToken{}, &forge.HostError{Op: op, Status: resp.StatusCode, Message: "GitHub's answer is not JSON: " + err.Error()}
 	}
 	if out.Error != "" || out.AccessToken == "" {
-		he := &forge.HostError{Op: op, Status: resp.StatusCode, Message: out.Error, Err: forge.ErrUnauthorized}
+		// GitHub answers these with 200: the status would only confuse the message.
+		he := &forge.HostError{Op: op, Message: out.Error, Err: forge.ErrUnauthorized}
 		if out.ErrorDescription != "" {
 			he.Message = out.Error + ": " + out.ErrorDescription
 		}

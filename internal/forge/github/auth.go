@@ -55,8 +55,9 @@ func (c *Client) appCredential() credential {
 
 // installationTokenFor returns a token for the installation valid for at least
 // max(renewBefore, minValidity), minting one when the cached token is missing, too old, or
-// force is set (GitHub refused it).
-func (c *Client) installationTokenFor(ctx context.Context, id int64, minValidity time.Duration, force bool) (installationToken, error) {
+// the refused one (GitHub turned it down; concurrent callers that saw the same refusal then
+// share the one replacement).
+func (c *Client) installationTokenFor(ctx context.Context, id int64, minValidity time.Duration, refused string) (installationToken, error) {
 	need := max(renewBefore, minValidity)
 	if need > 55*time.Minute {
 		return installationToken{}, fmt.Errorf("installation tokens last an hour; %s of validity cannot be guaranteed", minValidity)
@@ -66,7 +67,7 @@ func (c *Client) installationTokenFor(ctx context.Context, id int64, minValidity
 	c.mu.Lock()
 	cached, ok := c.tokens[id]
 	c.mu.Unlock()
-	if ok && !force && cached.expires.Sub(c.now()) >= need {
+	if ok && cached.token != refused && cached.expires.Sub(c.now()) >= need {
 		return cached, nil
 	}
 	var out struct {
@@ -96,16 +97,14 @@ func (c *Client) installationTokenFor(ctx context.Context, id int64, minValidity
 
 // installationCredential authenticates as one installation, renewing its token per use.
 func (c *Client) installationCredential(id int64) credential {
-	get := func(force bool) func(ctx context.Context) (string, error) {
-		return func(ctx context.Context) (string, error) {
-			t, err := c.installationTokenFor(ctx, id, 0, force)
-			if err != nil {
-				return "", err
-			}
-			return "token " + t.token, nil
+	get := func(ctx context.Context, refused string) (string, error) {
+		t, err := c.installationTokenFor(ctx, id, 0, strings.TrimPrefix(refused, "token "))
+		if err != nil {
+			return "", err
 		}
+		return "token " + t.token, nil
 	}
-	return credential{header: get(false), renew: get(true)}
+	return credential{header: func(ctx context.Context) (string, error) { return get(ctx, "") }, renew: get}
 }
 
 func (c *Client) tokenCredential() credential { return staticCredential("token " + c.cfg.token) }
@@ -185,7 +184,7 @@ func (c *Client) GitAuth(ctx context.Context, repo forge.Repository, as *forge.U
 		if err != nil {
 			return forge.GitAuth{}, err
 		}
-		t, err := c.installationTokenFor(ctx, id, minValidity, false)
+		t, err := c.installationTokenFor(ctx, id, minValidity, "")
 		if err != nil {
 			return forge.GitAuth{}, err
 		}

@@ -28,11 +28,10 @@ type Client struct {
 
 	mintMu sync.Mutex // one installation-token mint at a time, so concurrent callers share it
 
-	mu      sync.Mutex
-	tokens  map[int64]installationToken
-	budget  forge.Budget
-	patExp  time.Time // a personal token's expiry, when GitHub reported it
-	apiSeen bool
+	mu     sync.Mutex
+	tokens map[int64]installationToken
+	budget forge.Budget
+	patExp time.Time // a personal token's expiry, when GitHub reported it
 }
 
 var (
@@ -48,11 +47,11 @@ func newClient(c config, env forge.Env) *Client {
 }
 
 // credential supplies the Authorization header of a request. When GitHub refuses it (401) and
-// renew is set, the request is retried once with renew's credential: a cached installation
-// token the host revoked or expired early.
+// renew is set, the request is retried once with renew's header, given the refused one: a
+// cached installation token the host revoked or expired early.
 type credential struct {
 	header func(ctx context.Context) (string, error)
-	renew  func(ctx context.Context) (string, error)
+	renew  func(ctx context.Context, refused string) (string, error)
 }
 
 func staticCredential(h string) credential {
@@ -97,7 +96,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusUnauthorized && req.cred.renew != nil {
-		h, err := req.cred.renew(ctx)
+		h, err := req.cred.renew(ctx, auth)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +173,6 @@ func netError(err error) error {
 func (c *Client) observe(h http.Header) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.apiSeen = true
 	if lim, err := strconv.Atoi(h.Get("X-RateLimit-Limit")); err == nil {
 		rem, _ := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
 		c.budget = forge.Budget{Limit: lim, Remaining: rem, Reset: unixHeader(h.Get("X-RateLimit-Reset"))}

@@ -136,11 +136,12 @@ func TestListingFailures(t *testing.T) {
 	// Page 2 never answers; the hang is consumed once page 1 is in, whatever the machine's
 	// speed, so the deadline leaves page 1 room.
 	e.fake.HangNext("/user/repos?page=2")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	before := e.fake.RequestCount("/user/repos")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
 	err = c.Repositories(ctx, func([]forge.Repository) error { return nil })
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second || e.fake.RequestCount("/user/repos") < 6 {
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second || e.fake.RequestCount("/user/repos")-before < 2 {
 		t.Errorf("hung page: %v after %s", err, time.Since(start))
 	}
 
@@ -254,6 +255,20 @@ func TestInstallationTokenRenewal(t *testing.T) {
 	}
 	if n := e.fake.RequestCount(mintPath); n != 5 {
 		t.Errorf("8 concurrent calls minted %d tokens", n-4)
+	}
+
+	// The host revokes the token under 8 concurrent callers: they share one replacement.
+	e.fake.ExpireInstallationTokens(inst.ID)
+	for range 8 {
+		go func() { _, err := c.Branches(ctx, repo); done <- err }()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.fake.RequestCount(mintPath); n != 6 {
+		t.Errorf("8 refused callers minted %d tokens", n-5)
 	}
 }
 

@@ -84,7 +84,7 @@ type config struct {
 	auth     string
 	apiBase  string // https://api.github.com or https://ghe.example.com/api/v3, no trailing slash
 	webBase  string // https://github.com or https://ghe.example.com
-	dotcom   bool
+	dotcom   bool   // GitHub's cloud (github.com, or GHE.com data residency): no server version
 	appID    int64
 	appSlug  string
 	clientID string
@@ -120,6 +120,21 @@ func normalizeBaseURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
+// apiBase is the REST API root for a web base: api.github.com for github.com, api.<name>
+// for GitHub Enterprise Cloud with data residency (<name>.ghe.com), <base>/api/v3 for
+// GitHub Enterprise Server. cloud reports the first two.
+func apiBase(web string) (api string, cloud bool) {
+	u, _ := url.Parse(web)
+	host := strings.ToLower(u.Host)
+	switch {
+	case host == "github.com":
+		return "https://api.github.com", true
+	case strings.HasSuffix(host, ".ghe.com") && u.Path == "":
+		return u.Scheme + "://api." + host, true
+	}
+	return web + "/api/v3", false
+}
+
 // parsePrivateKey accepts an RSA key in PKCS#1 ("RSA PRIVATE KEY", what GitHub hands out)
 // or PKCS#8 ("PRIVATE KEY") PEM.
 func parsePrivateKey(pemText string) (*rsa.PrivateKey, error) {
@@ -148,12 +163,7 @@ func parseConfig(in forge.Integration) (config, error) {
 		return config{}, err
 	}
 	c := config{webBase: web}
-	u, _ := url.Parse(web)
-	if strings.EqualFold(u.Host, "github.com") {
-		c.dotcom, c.apiBase = true, "https://api.github.com"
-	} else {
-		c.apiBase = web + "/api/v3"
-	}
+	c.apiBase, c.dotcom = apiBase(web)
 	c.auth = strings.TrimSpace(in.Settings[SettingAuth])
 	if c.auth == "" {
 		switch {

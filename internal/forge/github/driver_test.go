@@ -121,3 +121,20 @@ func TestFields(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIBase(t *testing.T) {
+	tests := []struct {
+		web, api string
+		cloud    bool
+	}{
+		{"https://github.com", "https://api.github.com", true},
+		{"https://octo.ghe.com", "https://api.octo.ghe.com", true},
+		{"https://ghe.example.com", "https://ghe.example.com/api/v3", false},
+		{"http://127.0.0.1:8080/github", "http://127.0.0.1:8080/github/api/v3", false},
+	}
+	for _, tt := range tests {
+		if api, cloud := apiBase(tt.web); api != tt.api || cloud != tt.cloud {
+			t.Errorf("apiBase(%s) = %s, %v; want %s, %v", tt.web, api, cloud, tt.api, tt.cloud)
+		}
+	}
+}

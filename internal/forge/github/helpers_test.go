@@ -56,7 +56,7 @@ type env struct {
 func newEnv(t *testing.T, o githubfake.Options) *env {
 	t.Helper()
 	clk := newClock()
-	o.Now, o.Loader = clk.Now, loader
+	o.Now, o.Loader, o.AppKey = clk.Now, loader, testKey()
 	return &env{t: t, fake: githubfake.New(t, o), clock: clk}
 }
 

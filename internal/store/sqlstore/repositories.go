@@ -84,6 +84,68 @@ func (o ops) UpsertRepository(ctx context.Context, r *store.Repository) error {
 	return nil
 }
 
+// UpsertRepositories writes many entries in one statement: discovery writes a page at a
+// time, and one statement is parsed once where a statement per row is parsed per row.
+func (o ops) UpsertRepositories(ctx context.Context, rs []store.Repository) error {
+	// Keep each statement under SQLite's and PostgreSQL's limits on bound parameters.
+	const perStatement = 500
+	for len(rs) > 0 {
+		n := min(len(rs), perStatement)
+		if err := o.upsertRepositories(ctx, rs[:n]); err != nil {
+			return err
+		}
+		rs = rs[n:]
+	}
+	return nil
+}
+
+func (o ops) upsertRepositories(ctx context.Context, rs []store.Repository) error {
+	t := now()
+	var b strings.Builder
+	b.WriteString(`INSERT INTO repositories (` + repositoryCols + `) VALUES `)
+	args := make([]any, 0, len(rs)*31)
+	seen := make(map[string]bool, len(rs))
+	for i, r := range rs {
+		if seen[r.IntegrationID+"\x00"+r.HostID] {
+			return fmt.Errorf("upsert repositories: %s appears twice", r.FullName)
+		}
+		seen[r.IntegrationID+"\x00"+r.HostID] = true
+		if r.ID == "" {
+			r.ID = newID(prefixRepository)
+		}
+		r.SeenAt = orNow(r.SeenAt)
+		extra, err := toJSON(r.Extra)
+		if err != nil {
+			return fmt.Errorf("upsert repository %s: encode extra: %w", r.FullName, err)
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, r.ID, r.IntegrationID, r.HostID, r.FullName, r.Name, r.Owner, r.Group, r.DefaultBranch,
+			r.Visibility, r.Private, r.Archived, r.Fork, r.CloneURL, r.WebURL, r.Permission,
+			r.Description, r.Installation, extra, r.Matched, r.Attached, string(r.Hooks), r.HookStatus,
+			r.HookError, r.Mirror.Status, r.Mirror.Error, r.Mirror.Head, micros(r.Mirror.SyncedAt),
+			r.Mirror.SyncCount, micros(r.SeenAt), micros(t), micros(t))
+	}
+	b.WriteString(` ON CONFLICT (integration_id, host_id) DO UPDATE SET full_name = excluded.full_name,
+			name = excluded.name, repo_owner = excluded.repo_owner, group_path = excluded.group_path,
+			default_branch = excluded.default_branch, visibility = excluded.visibility,
+			is_private = excluded.is_private, is_archived = excluded.is_archived,
+			is_fork = excluded.is_fork, clone_url = excluded.clone_url, web_url = excluded.web_url,
+			permission = excluded.permission, description = excluded.description,
+			installation = excluded.installation, extra = excluded.extra, matched = excluded.matched,
+			seen_at = excluded.seen_at, updated_at = excluded.updated_at`)
+	_, err := o.exec(ctx, b.String(), args...)
+	if isForeignKeyViolation(err) {
+		err = fmt.Errorf("integration %s: %w", rs[0].IntegrationID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("upsert %d repositories: %w", len(rs), err)
+	}
+	return nil
+}
+
 // GetRepository returns the entry with Forgeway's id, or ErrNotFound.
 func (o ops) GetRepository(ctx context.Context, id string) (store.Repository, error) {
 	r, err := scanRepository(o.queryRow(ctx, `SELECT `+repositoryCols+` FROM repositories WHERE id = ?`, id))

@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IntegrationDeleteCascades", testIntegrationDeleteCascades},
 		{"Installations", testInstallations},
 		{"RepositoryUpsertKeepsState", testRepositoryUpsertKeepsState},
+		{"RepositoryBulkUpsert", testRepositoryBulkUpsert},
 		{"RepositoryListAndFilters", testRepositoryList},
 		{"RepositoryPagination", testRepositoryPagination},
 		{"DeleteRepositoriesNotSeen", testDeleteRepositoriesNotSeen},

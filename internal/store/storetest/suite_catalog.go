@@ -755,3 +755,52 @@ func testRewriteSecrets(t *testing.T, st store.Store) {
 func testPing(t *testing.T, st store.Store) {
 	ok(t, st.Ping(t.Context()), "ping")
 }
+
+func testRepositoryBulkUpsert(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	in := mkIntegration(t, st, "github", "bulk")
+	attached := mkRepo(t, st, in.ID, "7", "acme/r-0007", nil)
+	attached.Attached, attached.HookStatus = true, "ok"
+	attached.Mirror = store.MirrorState{Status: "ready", Head: "abc"}
+	ok(t, st.UpdateRepositoryState(ctx, &attached), "attach")
+
+	seen := ts("2026-02-01T00:00:00Z")
+	page := make([]store.Repository, 0, 1200)
+	for i := range 1200 { // more than one statement's worth
+		page = append(page, store.Repository{IntegrationID: in.ID, HostID: fmt.Sprint(i), FullName: fmt.Sprintf("acme/r-%04d", i),
+			Name: fmt.Sprintf("r-%04d", i), Owner: "acme", DefaultBranch: "main", Private: i%2 == 0, Matched: i%3 == 0, SeenAt: seen})
+	}
+	ok(t, st.UpsertRepositories(ctx, page), "bulk upsert")
+	all, next, err := st.ListRepositories(ctx, store.RepositoryFilter{IntegrationID: in.ID, Page: store.Page{Limit: 500}})
+	ok(t, err, "list")
+	if next == "" || len(all) != 500 {
+		t.Fatalf("first page: %d entries, next %q", len(all), next)
+	}
+	got, err := st.GetRepositoryByHostID(ctx, in.ID, "7")
+	ok(t, err, "get the attached one")
+	if got.ID != attached.ID || !got.Attached || got.Mirror.Head != "abc" || got.Name != "r-0007" || got.DefaultBranch != "main" {
+		t.Errorf("bulk upsert lost the kept state or the new fields: %+v", got)
+	}
+	one, err := st.GetRepositoryByHostID(ctx, in.ID, "1199")
+	ok(t, err, "get the last")
+	if !idPattern("rep").MatchString(one.ID) || !one.SeenAt.Equal(seen) || one.Private || one.Matched != (1199%3 == 0) {
+		t.Errorf("entry written by the bulk upsert: %+v", one)
+	}
+	// Again, renamed: same ids.
+	for i := range page {
+		page[i].FullName += "-x"
+	}
+	ok(t, st.UpsertRepositories(ctx, page), "bulk upsert again")
+	again, err := st.GetRepositoryByHostID(ctx, in.ID, "1199")
+	ok(t, err, "get again")
+	if again.ID != one.ID || again.FullName != "acme/r-1199-x" {
+		t.Errorf("second bulk upsert: %+v (id was %s)", again, one.ID)
+	}
+	dup := []store.Repository{{IntegrationID: in.ID, HostID: "1", FullName: "a/b"}, {IntegrationID: in.ID, HostID: "1", FullName: "a/c"}}
+	if err := st.UpsertRepositories(ctx, dup); err == nil {
+		t.Error("a page with the same host id twice was accepted")
+	}
+	orphan := []store.Repository{{IntegrationID: "int_missing", HostID: "1", FullName: "x/y"}}
+	wantErr(t, st.UpsertRepositories(ctx, orphan), store.ErrNotFound, "bulk upsert for a missing integration")
+	ok(t, st.UpsertRepositories(ctx, nil), "empty bulk upsert")
+}

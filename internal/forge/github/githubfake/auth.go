@@ -1,11 +1,8 @@
 package githubfake
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -444,7 +441,7 @@ func (s *Server) convertManifest(c *call) reply {
 	}
 	delete(s.manifestCodes, code)
 	m := mc.manifest
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := s.newKey()
 	if err != nil {
 		return errReply(http.StatusInternalServerError, "generate key")
 	}
@@ -680,9 +677,4 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.Git.ServeHTTP(w, r)
-}
-
-// basicAuthHeader is an HTTP Basic Authorization value.
-func basicAuthHeader(user, password string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }

@@ -53,6 +53,8 @@ package githubfake
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -86,6 +88,10 @@ type Options struct {
 	RateLimit int
 	// Version is the X-GitHub-Enterprise-Version the API reports; default "3.17.0".
 	Version string
+	// AppKey is the private key of the Apps the fake creates itself (AddApp without a Key,
+	// manifest conversions); nil generates a 2048-bit key for each, which takes a while
+	// under the race detector.
+	AppKey *rsa.PrivateKey
 	// Unchecked serves the API without checking it against the description: for load tests,
 	// where validating megabytes of listings would cost more CPU than what they measure.
 	// Other tests keep the check on.
@@ -420,6 +426,14 @@ func (s *Server) hang(ctx context.Context) {
 	case <-ctx.Done():
 	case <-s.done:
 	}
+}
+
+// newKey is an App's key: Options.AppKey, or a fresh one.
+func (s *Server) newKey() (*rsa.PrivateKey, error) {
+	if s.opts.AppKey != nil {
+		return s.opts.AppKey, nil
+	}
+	return rsa.GenerateKey(rand.Reader, 2048)
 }
 
 func (s *Server) sleep(ctx context.Context) bool {

@@ -54,7 +54,7 @@ func newFake(t *testing.T, o Options) (*Server, *clock) {
 	if o.Now == nil {
 		o.Now = clk.Now
 	}
-	o.Loader = loader
+	o.Loader, o.AppKey = loader, testKey()
 	return New(t, o), clk
 }
 
@@ -168,7 +168,9 @@ func TestInstallationTokensAndListing(t *testing.T) {
 	repos := s.AddRepositories("acme", 45)
 	s.AddRepository(Repo{FullName: "other/elsewhere", Private: true})
 	in := s.AddInstallation(Installation{AppID: a.ID, Account: "acme"})
-	jwtAuth := func() string { return appJWT(t, a.Key, a.ID, clk.Now().Add(-time.Minute), clk.Now().Add(8*time.Minute)) }
+	jwtAuth := func() string {
+		return appJWT(t, a.Key, a.ID, clk.Now().Add(-time.Minute), clk.Now().Add(8*time.Minute))
+	}
 
 	r := do(t, s, "GET", "/app/installations", jwtAuth(), nil)
 	var insts []struct {
@@ -609,8 +611,10 @@ func TestDeliverPush(t *testing.T) {
 		Commits            []struct{ ID, Message string }
 		HeadCommit         struct{ ID string } `json:"head_commit"`
 		Pusher             struct{ Name string }
-		Repository         struct{ FullName string `json:"full_name"` }
-		Installation       *struct{ ID int64 }
+		Repository         struct {
+			FullName string `json:"full_name"`
+		}
+		Installation *struct{ ID int64 }
 	}
 	if err := json.Unmarshal(appGot.body, &push); err != nil {
 		t.Fatal(err)

@@ -394,7 +394,7 @@ func (s *Server) AddApp(a App) App {
 		a.ClientSecret = randomHex(20)
 	}
 	if a.Key == nil {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		k, err := s.newKey()
 		if err != nil {
 			s.t.Fatalf("githubfake: generate App key: %v", err)
 		}

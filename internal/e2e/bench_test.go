@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
+	"github.com/forgeway/forgeway/internal/gittest"
+)
+
+// BenchmarkP3Discovery lists 10,000 repositories from a fake GitHub that takes 20 ms per
+// request: the first discovery, then an unchanged one (every page answered 304). It reports
+// host requests, rate-limit points spent and wall time per discovery.
+//
+//	go test ./internal/e2e -run '^$' -bench P3 -benchtime 3x
+func BenchmarkP3Discovery(b *testing.B) {
+	for _, phase := range []string{"first", "unchanged"} {
+		b.Run(phase, func(b *testing.B) {
+			fake := githubfake.New(b, githubfake.Options{Unchecked: true, RateLimit: 1_000_000})
+			fake.AddUser("octo")
+			pat := fake.IssuePAT(githubfake.PAT{Login: "octo"})
+			fake.AddRepositories("octo", 10000)
+			e := startB(b)
+			var in api.Integration
+			e.mustCall("POST", "/api/v1/integrations", map[string]any{
+				"kind": "github", "base_url": fake.URL, "settings": map[string]string{"auth": "token"},
+				"secrets": map[string]string{"token": pat}, "discover": false,
+			}, &in, http.StatusCreated)
+			rec, err := e.app.Store.GetIntegration(context.Background(), in.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fake.SetLatency(20 * time.Millisecond)
+			if phase == "unchanged" {
+				if _, err := e.app.Catalog.Discover(context.Background(), rec, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var requests, points int
+			b.ResetTimer()
+			for b.Loop() {
+				if phase == "first" {
+					b.StopTimer()
+					// Forget the catalog and the ETag cache: each iteration is a first discovery.
+					e.app.Store.DeleteIntegration(context.Background(), rec.ID)
+					e.app.Integrations.Forget(rec.ID)
+					rec.ID = ""
+					if err := e.app.Store.CreateIntegration(context.Background(), &rec); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				r0, p0 := fake.RequestCount("/user/repos"), fake.RateLimitUsed("user:octo")
+				p, err := e.app.Catalog.Discover(context.Background(), rec, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if p.Repositories != 10000 {
+					b.Fatalf("discovered %d repositories", p.Repositories)
+				}
+				requests += fake.RequestCount("/user/repos") - r0
+				points += fake.RateLimitUsed("user:octo") - p0
+			}
+			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+			b.ReportMetric(float64(points)/float64(b.N), "ratelimit-points/op")
+		})
+	}
+}
+
+// BenchmarkP2PushToMirror measures the time from a push delivery's arrival to the mirror
+// holding the pushed commit, beside a plain `git fetch` of the same change from the same
+// server ("baseline").
+//
+//	go test ./internal/e2e -run '^$' -bench P2 -benchtime 20x
+func BenchmarkP2PushToMirror(b *testing.B) {
+	root := b.TempDir()
+	fake := githubfake.New(b, githubfake.Options{Unchecked: true, Git: gittest.Handler(root, gittest.HandlerOptions{})})
+	fake.AddUser("octo")
+	pat := fake.IssuePAT(githubfake.PAT{Login: "octo"})
+	bare := gittest.InitBare(b, root, "octo/app.git")
+	work := gittest.InitWork(b)
+	sha := gittest.Commit(b, work, "README.md", "0\n", "first")
+	gittest.Git(b, work, "push", "--quiet", bare, "main")
+	hosted := fake.AddRepository(githubfake.Repo{FullName: "octo/app", Branches: map[string]string{"main": sha}})
+	e := startB(b)
+	var in api.Integration
+	e.mustCall("POST", "/api/v1/integrations", map[string]any{
+		"kind": "github", "base_url": fake.URL, "settings": map[string]string{"auth": "token"},
+		"secrets": map[string]string{"token": pat}, "webhook_secret": hookSecret,
+	}, &in, http.StatusCreated)
+	var repo api.Repository
+	eventually(e.t, 30*time.Second, "discovery", func() bool {
+		var l api.List[api.Repository]
+		e.mustCall("GET", "/api/v1/repositories?integration="+in.ID, nil, &l, 200)
+		if len(l.Items) == 1 {
+			repo = l.Items[0]
+		}
+		return len(l.Items) == 1
+	})
+	var job api.Job
+	e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
+	e.waitJob(job)
+	eventually(e.t, 30*time.Second, "first clone", func() bool {
+		ok, _ := e.app.Mirrors.HasCommit(context.Background(), repo.ID, sha)
+		return ok
+	})
+	// The baseline: a plain clone that fetches each change from the same server.
+	auth := gittest.BasicAuth("x-access-token", pat)
+	plain := gittest.CloneWork(b, fake.URL+"/octo/app.git", auth)
+
+	for _, mode := range []string{"forgeway", "baseline"} {
+		b.Run(mode, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				before := sha
+				sha = gittest.Commit(b, work, "README.md", fmt.Sprint(time.Now().UnixNano()), "change")
+				gittest.Git(b, work, "push", "--quiet", bare, "main")
+				payload := pushPayload(hosted.ID, before, sha)
+				b.StartTimer()
+				if mode == "baseline" {
+					cmd := exec.Command("git", "fetch", "--quiet", "origin")
+					cmd.Dir = plain
+					cmd.Env = gittest.Env(b, auth)
+					if out, err := cmd.CombinedOutput(); err != nil {
+						b.Fatalf("git fetch: %v %s", err, out)
+					}
+					continue
+				}
+				status, out := e.post("/webhooks/github/"+in.ID, delivery{event: "push", id: "p2-" + sha, body: payload, signature: sign(hookSecret, payload)})
+				if status != http.StatusAccepted {
+					b.Fatalf("delivery: %d %v", status, out)
+				}
+				for {
+					if ok, _ := e.app.Mirrors.HasCommit(context.Background(), repo.ID, sha); ok {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+func pushPayload(repoID int64, before, after string) []byte {
+	return fmt.Appendf(nil, `{"ref":"refs/heads/main","before":%q,"after":%q,"created":false,"deleted":false,"forced":false,
+"commits":[{"id":%q,"message":"change","timestamp":"2026-11-20T10:00:00Z","author":{"name":"Octo","email":"octo@example.com"},"url":"x"}],
+"repository":{"id":%d,"name":"app","full_name":"octo/app","private":false,"owner":{"login":"octo","name":"octo"},"html_url":"x","clone_url":"x","default_branch":"main"},
+"pusher":{"name":"octo","email":"octo@example.com"},"sender":{"login":"octo"}}`, before, after, after, repoID)
+}
