@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,4 +154,40 @@ func pushPayload(repoID int64, before, after string) []byte {
 "commits":[{"id":%q,"message":"change","timestamp":"2026-11-20T10:00:00Z","author":{"name":"Octo","email":"octo@example.com"},"url":"x"}],
 "repository":{"id":%d,"name":"app","full_name":"octo/app","private":false,"owner":{"login":"octo","name":"octo"},"html_url":"x","clone_url":"x","default_branch":"main"},
 "pusher":{"name":"octo","email":"octo@example.com"},"sender":{"login":"octo"}}`, before, after, after, repoID)
+}
+
+// BenchmarkIngest posts signed 7 KB push deliveries to an in-process server from 64
+// concurrent clients (for profiling; P1 proper is cmd/fwbench, which separates the processes).
+//
+//	go test ./internal/e2e -run '^$' -bench Ingest -benchtime 20000x -cpuprofile cpu.out
+func BenchmarkIngest(b *testing.B) {
+	e := startB(b)
+	id := e.githubTokenIntegration(nil)
+	body := corpusFile(b, "github", "push.json")
+	sig := sign(hookSecret, body)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+	url := e.url + "/webhooks/github/" + id
+	var n atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-GitHub-Event", "push")
+			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("ingest-%d", n.Add(1)))
+			req.Header.Set("X-Hub-Signature-256", sig)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 }

@@ -212,10 +212,20 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, kinds []string, n int
 		}
 	}
 	due := `((state IN ` + pendingStates + ` AND run_at <= ?) OR (state = 'running' AND lease_until <= ?))` + kindCond
+	// The same condition as two index range scans (jobs_due, jobs_lease). With the OR and the
+	// kind list, SQLite's planner walks the kind index instead: every job ever run, per poll.
+	dueIDs := `SELECT id, run_at FROM jobs WHERE state IN ` + pendingStates + ` AND run_at <= ?` + kindCond +
+		` UNION ALL SELECT id, run_at FROM jobs WHERE state = 'running' AND lease_until <= ?` + kindCond
+	dueArgs := append(append(append([]any{nowUS}, kindArgs...), nowUS), kindArgs...)
 	// Most polls find nothing: a read settles that without taking the writer (SQLite) or
 	// row locks (PostgreSQL).
 	var probe int64
-	err := db.queryRow(ctx, `SELECT id FROM jobs WHERE `+due+` LIMIT 1`, append([]any{nowUS, nowUS}, kindArgs...)...).Scan(&probe)
+	var err error
+	if db.dialect.postgres {
+		err = db.queryRow(ctx, `SELECT id FROM jobs WHERE `+due+` LIMIT 1`, append([]any{nowUS, nowUS}, kindArgs...)...).Scan(&probe)
+	} else {
+		err = db.queryRow(ctx, `SELECT id FROM (`+dueIDs+`) LIMIT 1`, dueArgs...).Scan(&probe)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -240,8 +250,8 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, kinds []string, n int
 				FROM due WHERE jobs.id = due.id RETURNING ` + prefixCols("jobs.", jobCols)
 			args = append(append([]any{nowUS, nowUS}, kindArgs...), n, owner, until, nowUS)
 		} else {
-			q = `UPDATE jobs ` + set + ` WHERE id IN (` + sel + `) RETURNING ` + jobCols
-			args = append(append([]any{owner, until, nowUS, nowUS, nowUS}, kindArgs...), n)
+			q = `UPDATE jobs ` + set + ` WHERE id IN (SELECT id FROM (` + dueIDs + `) ORDER BY run_at, id LIMIT ?) RETURNING ` + jobCols
+			args = append(append([]any{owner, until, nowUS}, dueArgs...), n)
 		}
 		rows, err := o.writeQuery(ctx, q, args...)
 		if err != nil {

@@ -161,10 +161,13 @@ func (s *Server) send(ctx context.Context, tg target, event string, payload []by
 		m1.Write(body)
 		h.Set("X-Hub-Signature", "sha1="+hex.EncodeToString(m1.Sum(nil)))
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: tg.insecure} //nolint:gosec // the hook asked for it (insecure_ssl "1")
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	defer tr.CloseIdleConnections()
+	client := s.opts.DeliveryClient
+	if client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: tg.insecure} //nolint:gosec // the hook asked for it (insecure_ssl "1")
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
 	resp, err := client.Do(req)
 	var last LastResponse
 	if err != nil {
