@@ -290,6 +290,7 @@ func (s *Server) storeApp(ctx context.Context, rec *store.Integration, settings,
 		rec.WebhookPrev = nil
 	}
 	rec.Status = store.StatusInstalling
+	defer s.ints.Forget(rec.ID)
 	return s.st.UpdateIntegration(ctx, rec)
 }
 
@@ -324,6 +325,7 @@ func (s *Server) recordInstallation(ctx context.Context, integrationID, installa
 		return err
 	}
 	if err == nil {
+		s.ints.Forget(integrationID)
 		s.notify()
 	}
 	return err

@@ -196,6 +196,7 @@ func (s *Server) patchIntegration(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "update integration", err)
 		return
 	}
+	s.ints.Forget(rec.ID)
 	s.notify()
 	rec, _ = s.st.GetIntegration(r.Context(), rec.ID)
 	writeJSON(w, http.StatusOK, s.integrationResource(r.Context(), rec, true))
@@ -257,6 +258,7 @@ func (s *Server) setIntegrationStatus(status string) http.HandlerFunc {
 			s.fail(w, r, "update integration", err)
 			return
 		}
+		s.ints.Forget(rec.ID)
 		writeJSON(w, http.StatusOK, s.integrationResource(r.Context(), rec, true))
 	}
 }

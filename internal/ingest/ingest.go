@@ -156,24 +156,34 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 // through the route keys the driver read from them; the integration whose secret verifies
 // the delivery is the one.
 func (h *Handler) authenticate(ctx context.Context, kind, id string, wh forge.Webhooks, d forge.Delivery, info forge.DeliveryInfo) (store.Integration, *problem.Details) {
-	var candidates []store.Integration
+	type candidate struct {
+		rec     store.Integration
+		fi      forge.Integration
+		secrets []string
+		err     error
+	}
+	var candidates []candidate
 	if id != "" {
-		rec, err := h.st.GetIntegration(ctx, id)
-		if err != nil || rec.Kind != kind {
+		rec, fi, secrets, err := h.ints.ForDelivery(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Kind != kind) {
 			return rec, problem.New(http.StatusNotFound, "unknown-integration", "Unknown integration", fmt.Sprintf("no %s integration %q", kind, id), "Check the webhook URL on the host: it must be the one Forgeway shows for the integration.")
 		}
-		candidates = append(candidates, rec)
+		if err != nil && rec.ID == "" {
+			return rec, problem.New(http.StatusServiceUnavailable, "store-unavailable", "The integration could not be looked up", "the database did not answer", "")
+		}
+		candidates = append(candidates, candidate{rec, fi, secrets, err})
 	} else {
 		seen := map[string]bool{}
 		for _, key := range info.RouteKeys {
-			recs, err := h.st.FindIntegrationsByRoute(ctx, kind, key)
+			recs, err := h.ints.RouteDelivery(ctx, kind, key)
 			if err != nil {
 				return store.Integration{}, problem.New(http.StatusServiceUnavailable, "store-unavailable", "The integration could not be looked up", "the database did not answer", "")
 			}
 			for _, rec := range recs {
 				if !seen[rec.ID] {
 					seen[rec.ID] = true
-					candidates = append(candidates, rec)
+					_, fi, secrets, err := h.ints.ForDelivery(ctx, rec.ID)
+					candidates = append(candidates, candidate{rec, fi, secrets, err})
 				}
 			}
 		}
@@ -182,17 +192,16 @@ func (h *Handler) authenticate(ctx context.Context, kind, id string, wh forge.We
 		}
 	}
 	var lastErr error
-	for _, rec := range candidates {
-		fi, secrets, err := h.ints.Open(rec)
-		if err != nil {
+	for _, c := range candidates {
+		if c.err != nil {
+			lastErr = c.err
+			continue
+		}
+		if err := wh.Verify(d, forge.VerifyKeys{Secrets: c.secrets, Integration: c.fi}); err != nil {
 			lastErr = err
 			continue
 		}
-		if err := wh.Verify(d, forge.VerifyKeys{Secrets: secrets, Integration: fi}); err != nil {
-			lastErr = err
-			continue
-		}
-		return rec, nil
+		return c.rec, nil
 	}
 	detail := "the delivery's signature does not match the webhook secret"
 	if lastErr != nil && errors.Is(lastErr, forge.ErrSignature) {

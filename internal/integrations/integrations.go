@@ -51,8 +51,10 @@ type Service struct {
 	observe   func(integrationID string, r hostclient.ObservedRequest)
 	now       func() time.Time
 
-	mu      sync.Mutex
-	clients map[string]*liveClient
+	mu        sync.Mutex
+	clients   map[string]*liveClient
+	verifiers map[string]verifier
+	routes    map[string]routeEntry
 }
 
 type liveClient struct {
@@ -78,7 +80,8 @@ func New(o Options) *Service {
 	s := &Service{
 		st: o.Store, keys: o.Keys, drivers: map[forge.Kind]forge.Driver{},
 		publicURL: strings.TrimRight(o.PublicURL, "/"), log: o.Logger, observe: o.Observe,
-		now: o.Now, clients: map[string]*liveClient{},
+		now: o.Now, clients: map[string]*liveClient{}, verifiers: map[string]verifier{},
+		routes: map[string]routeEntry{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -364,10 +367,13 @@ func (s *Service) ClientByID(ctx context.Context, id string) (forge.Client, stor
 	return c, rec, err
 }
 
-// Forget drops a cached client (after delete).
+// Forget drops what this process cached about an integration (its client, its opened
+// secrets, the routes): call it after changing or deleting one.
 func (s *Service) Forget(id string) {
 	s.mu.Lock()
 	delete(s.clients, id)
+	delete(s.verifiers, id)
+	clear(s.routes)
 	s.mu.Unlock()
 }
 

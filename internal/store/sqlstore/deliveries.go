@@ -165,16 +165,11 @@ func (db *DB) commitBatch(batch []*deliveryRequest) {
 	db.batched.Add(int64(len(live)))
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	answers := make([]deliveryAnswer, len(live))
+	var answers []deliveryAnswer
 	err := db.inTx(ctx, func(o ops) error {
-		for i, r := range live {
-			a, err := o.insertDelivery(ctx, r)
-			if err != nil {
-				return err
-			}
-			answers[i] = a
-		}
-		return nil
+		var err error
+		answers, err = o.insertDeliveries(ctx, live)
+		return err
 	})
 	if err == nil {
 		for i, r := range live {
@@ -196,6 +191,109 @@ func (db *DB) commitBatch(batch []*deliveryRequest) {
 		})
 		r.answer <- a
 	}
+}
+
+// deliveriesPerStatement keeps a multi-row insert under both engines' parameter limits.
+const deliveriesPerStatement = 256
+
+// insertDeliveries writes a batch of deliveries with one multi-row statement and their jobs
+// with another (statements are parsed once per batch, not per row); duplicates are looked up
+// one by one, as they are rare.
+func (o ops) insertDeliveries(ctx context.Context, reqs []*deliveryRequest) ([]deliveryAnswer, error) {
+	answers := make([]deliveryAnswer, 0, len(reqs))
+	for len(reqs) > 0 {
+		n := min(len(reqs), deliveriesPerStatement)
+		a, err := o.insertDeliveryChunk(ctx, reqs[:n])
+		if err != nil {
+			return nil, err
+		}
+		answers = append(answers, a...)
+		reqs = reqs[n:]
+	}
+	return answers, nil
+}
+
+func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) ([]deliveryAnswer, error) {
+	if len(reqs) == 1 {
+		a, err := o.insertDelivery(ctx, reqs[0])
+		return []deliveryAnswer{a}, err
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO deliveries (` + deliveryCols + `) VALUES `)
+	args := make([]any, 0, len(reqs)*16)
+	for i, r := range reqs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		d := &r.d
+		args = append(args, d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, d.Body, d.Status,
+			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt))
+	}
+	b.WriteString(` ON CONFLICT (kind, integration_id, host_id) WHERE host_id <> '' DO NOTHING RETURNING id`)
+	rows, err := o.writeQuery(ctx, b.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	inserted := make(map[string]bool, len(reqs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	answers := make([]deliveryAnswer, len(reqs))
+	var jobs []jobRow
+	simpleJobs := true
+	for i, r := range reqs {
+		d := &r.d
+		if inserted[d.ID] {
+			answers[i] = deliveryAnswer{id: d.ID, inserted: true}
+			jobs = append(jobs, r.job)
+			simpleJobs = simpleJobs && r.job.uniqueKey == ""
+			continue
+		}
+		var id string
+		err := o.w.QueryRowContext(ctx, o.db.dialect.rebind(`SELECT id FROM deliveries
+			WHERE kind = ? AND integration_id = ? AND host_id = ?`), d.Kind, d.IntegrationID, d.HostID).Scan(&id)
+		if err != nil {
+			return nil, fmt.Errorf("find duplicate: %w", err)
+		}
+		answers[i] = deliveryAnswer{id: id}
+	}
+	if !simpleJobs {
+		for _, j := range jobs {
+			if _, _, err := o.insertJob(ctx, j); err != nil {
+				return nil, fmt.Errorf("insert job: %w", err)
+			}
+		}
+		return answers, nil
+	}
+	if len(jobs) > 0 {
+		t := micros(now())
+		b.Reset()
+		b.WriteString(`INSERT INTO jobs (kind, args, unique_key, state, attempt, max_attempts, run_at, created_at, updated_at) VALUES `)
+		args = args[:0]
+		for i, j := range jobs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, '', 'available', 0, ?, ?, ?, ?)")
+			args = append(args, j.kind, j.args, j.maxAttempts, micros(j.runAt), t, t)
+		}
+		if _, err := o.exec(ctx, b.String(), args...); err != nil {
+			return nil, fmt.Errorf("insert jobs: %w", err)
+		}
+	}
+	return answers, nil
 }
 
 // insertDelivery writes one delivery and its job, or finds the stored duplicate.

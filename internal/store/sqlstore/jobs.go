@@ -214,9 +214,17 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, kinds []string, n int
 	due := `((state IN ` + pendingStates + ` AND run_at <= ?) OR (state = 'running' AND lease_until <= ?))` + kindCond
 	// The same condition as two index range scans (jobs_due, jobs_lease). With the OR and the
 	// kind list, SQLite's planner walks the kind index instead: every job ever run, per poll.
-	dueIDs := `SELECT id, run_at FROM jobs WHERE state IN ` + pendingStates + ` AND run_at <= ?` + kindCond +
-		` UNION ALL SELECT id, run_at FROM jobs WHERE state = 'running' AND lease_until <= ?` + kindCond
-	dueArgs := append(append(append([]any{nowUS}, kindArgs...), nowUS), kindArgs...)
+	// Each branch is an ordered range scan that stops after n rows, so a claim costs the same
+	// with a backlog of a million jobs as with ten.
+	branch := func(cond string) string {
+		return `SELECT * FROM (SELECT id, run_at FROM jobs WHERE ` + cond + kindCond + ` ORDER BY run_at, id LIMIT ?)`
+	}
+	dueIDs := branch(`state = 'available' AND run_at <= ?`) + ` UNION ALL ` + branch(`state = 'retryable' AND run_at <= ?`) +
+		` UNION ALL SELECT * FROM (SELECT id, run_at FROM jobs WHERE state = 'running' AND lease_until <= ?` + kindCond + ` LIMIT ?)`
+	var dueArgs []any
+	for range 3 {
+		dueArgs = append(append(append(dueArgs, nowUS), kindArgs...), n)
+	}
 	// Most polls find nothing: a read settles that without taking the writer (SQLite) or
 	// row locks (PostgreSQL).
 	var probe int64
