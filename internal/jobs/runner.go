@@ -175,6 +175,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Unlock()
 	}()
 
+	// Job bookkeeping, and what handlers write, is redone if a power failure loses it: it
+	// need not wait for the disk (a delivery's own commit, made by ingest, always does).
+	ctx = store.WithRelaxedDurability(ctx)
 	// Handlers do not stop when ctx ends, only when the grace period has passed too.
 	base, cancelAll := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAll()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
@@ -171,8 +172,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	done := make(chan error, 3)
-	go func() { done <- a.Runner.Run(runCtx) }()
-	go func() { done <- a.schedule(runCtx) }()
+	var workers sync.WaitGroup
+	workers.Add(2)
+	go func() { defer workers.Done(); done <- a.Runner.Run(runCtx) }()
+	go func() { defer workers.Done(); done <- a.schedule(runCtx) }()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			done <- err
@@ -189,6 +192,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.Log.Info("shutting down")
 	_ = srv.Shutdown(shutCtx)
 	stopJobs()
+	// The caller closes the database after Serve: every job must have stopped by then.
+	workers.Wait()
 	return runErr
 }
 

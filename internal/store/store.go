@@ -396,3 +396,20 @@ type Tx interface {
 	// writes back what fn returns.
 	RewriteSecrets(ctx context.Context, fn func(old []byte) ([]byte, error)) (int, error)
 }
+
+type relaxedKey struct{}
+
+// WithRelaxedDurability marks the writes made with ctx as ones whose loss in a power failure
+// costs only redoing work: job bookkeeping, and the results of jobs that a rerun reproduces
+// (their effects are idempotent). They commit without waiting for the disk (SQLite
+// synchronous=NORMAL, PostgreSQL synchronous_commit off), which is what lets one SQLite
+// writer keep up with ingest. A delivery's commit is never relaxed: the host's 2xx promises it.
+func WithRelaxedDurability(ctx context.Context) context.Context {
+	return context.WithValue(ctx, relaxedKey{}, true)
+}
+
+// RelaxedDurability reports whether ctx was marked by WithRelaxedDurability.
+func RelaxedDurability(ctx context.Context) bool {
+	v, _ := ctx.Value(relaxedKey{}).(bool)
+	return v
+}

@@ -316,3 +316,46 @@ func TestInsertDeliveryContextCancelled(t *testing.T) {
 		t.Errorf("InsertDelivery with a stuck database: %v, want the context's error", err)
 	}
 }
+
+// A relaxed transaction commits without fsync, and leaves the writer connection durable for
+// the next one (a delivery commit must never inherit synchronous=NORMAL).
+func TestRelaxedDurabilityIsScopedToItsTransaction(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	sync := func(ctx context.Context) string {
+		var got string
+		err := db.inTx(ctx, func(o ops) error {
+			return o.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := sync(store.WithRelaxedDurability(ctx)); got != "1" {
+		t.Errorf("inside a relaxed transaction synchronous = %s, want 1 (NORMAL)", got)
+	}
+	if got := sync(ctx); got != "2" {
+		t.Errorf("after a relaxed transaction synchronous = %s, want 2 (FULL)", got)
+	}
+	var got string
+	if err := db.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "2" {
+		t.Errorf("writer connection synchronous = %s (%v), want 2", got, err)
+	}
+	// A relaxed job write outside a transaction runs in one of its own, relaxed, and works.
+	in := store.NewJob{Kind: "k"}
+	j, _, err := db.InsertJob(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := db.ClaimJobs(store.WithRelaxedDurability(ctx), "w", nil, 1, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != j.ID {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	if err := db.CompleteJob(store.WithRelaxedDurability(ctx), j.ID, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "2" {
+		t.Errorf("after relaxed job writes synchronous = %s (%v), want 2", got, err)
+	}
+}

@@ -297,18 +297,20 @@ func (o ops) leaseLost(ctx context.Context, id int64) error {
 // leased runs an update on a job that owner must hold (running, leased to owner).
 func (o ops) leased(ctx context.Context, id int64, owner, set string, args ...any) error {
 	args = append(args, id, owner)
-	res, err := o.exec(ctx, `UPDATE jobs SET `+set+` WHERE id = ? AND lease_owner = ? AND state = 'running'`, args...)
-	if err != nil {
-		return err
-	}
-	n, err := affected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return o.leaseLost(ctx, id)
-	}
-	return nil
+	return o.relaxable(ctx, func(o ops) error {
+		res, err := o.exec(ctx, `UPDATE jobs SET `+set+` WHERE id = ? AND lease_owner = ? AND state = 'running'`, args...)
+		if err != nil {
+			return err
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return o.leaseLost(ctx, id)
+		}
+		return nil
+	})
 }
 
 // ExtendLease renews a running job's lease to now+lease; ErrLeaseLost when owner no longer

@@ -13,6 +13,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -310,11 +311,41 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 	return db.inTx(ctx, func(o ops) error { return fn(o) })
 }
 
-// inTx runs fn in a transaction on the writer with an ops bound to it.
+// inTx runs fn in a transaction on the writer with an ops bound to it. A transaction whose
+// context asks for relaxed durability (store.WithRelaxedDurability) commits without waiting
+// for the disk; every other one waits.
 func (db *DB) inTx(ctx context.Context, fn func(o ops) error) (err error) {
-	tx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
+	relaxed := store.RelaxedDurability(ctx)
+	var tx *sql.Tx
+	if relaxed && !db.dialect.postgres {
+		// synchronous is a setting of the connection: pin the writer, relax it for this
+		// transaction, and set it back before anything else can use the connection.
+		conn, err := db.writer.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+			conn.Close()
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		defer func() {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); rerr != nil {
+				// Never hand a relaxed connection to a delivery commit: drop it instead.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			conn.Close()
+		}()
+		if tx, err = conn.BeginTx(ctx, nil); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+	} else if tx, err = db.writer.BeginTx(ctx, nil); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if relaxed && db.dialect.postgres {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit TO OFF"); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("begin transaction: %w", err)
+		}
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -369,6 +400,15 @@ func (o ops) writeQuery(ctx context.Context, q string, args ...any) (*sql.Rows, 
 
 func (o ops) writeRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return o.w.QueryRowContext(ctx, o.db.dialect.rebind(q), args...)
+}
+
+// relaxable runs a single write in a transaction of its own when the context asks for relaxed
+// durability (an autocommit statement would commit with the connection's full durability).
+func (o ops) relaxable(ctx context.Context, fn func(o ops) error) error {
+	if o.tx != nil || !store.RelaxedDurability(ctx) {
+		return fn(o)
+	}
+	return o.db.inTx(ctx, fn)
 }
 
 // atomic runs fn in a transaction: the caller's when there is one, else a new one.
