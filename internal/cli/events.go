@@ -136,7 +136,8 @@ func (e *env) listEvents(ctx context.Context, cl *client, o eventFlags) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if out.NextCursor != "" {
+	if len(out.Items) > 0 && out.NextCursor != "" {
+		// Where to pick up next time (e.g. a periodic export).
 		fmt.Fprintf(e.stderr, "Next: --after %s\n", out.NextCursor)
 	}
 	return nil

@@ -189,6 +189,13 @@ func TestEventsListReadsEveryPage(t *testing.T) {
 	if r.stderr != "Next: --after 12\n" {
 		t.Errorf("stderr = %q", r.stderr)
 	}
+
+	// Nothing after the end of the log: an empty table and no cursor advice.
+	r = run(t, f.srv.URL, "events", "list", "--repository", "rep_1", "--after", strconv.Itoa(total))
+	wantCode(t, r, 0)
+	if r.stdout != "TIME  TYPE  REPOSITORY  SUBJECT  ID\n" || r.stderr != "" {
+		t.Errorf("stdout = %q, stderr = %q", r.stdout, r.stderr)
+	}
 }
 
 func TestReadSSE(t *testing.T) {

@@ -75,10 +75,10 @@ func Settings() []Setting {
 		{Name: "admin-token", Env: "FORGEWAY_ADMIN_TOKEN", Default: "", Help: "Bootstrap admin API token; empty: one is generated on first start and printed once.", Secret: true, set: str(func(c *Config) *string { return &c.AdminToken })},
 		{Name: "log-format", Env: "FORGEWAY_LOG_FORMAT", Default: "auto", Help: "auto (text on a terminal, JSON otherwise), text or json.", set: str(func(c *Config) *string { return &c.LogFormat })},
 		{Name: "log-level", Env: "FORGEWAY_LOG_LEVEL", Default: "info", Help: "debug, info, warn or error.", set: str(func(c *Config) *string { return &c.LogLevel })},
-		{Name: "workers", Env: "FORGEWAY_WORKERS", Default: "8", Help: "Jobs this process runs at once (processing, discovery, git).", set: func(c *Config, v string) error {
+		{Name: "workers", Env: "FORGEWAY_WORKERS", Default: "8", Help: "Jobs this process runs at once (processing, discovery, git). 0 makes an ingest-and-API replica that runs no jobs; other replicas on the same PostgreSQL database run them.", set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 256 {
-				return fmt.Errorf("a number from 1 to 256: %q", v)
+			if err != nil || n < 0 || n > 256 {
+				return fmt.Errorf("a number from 0 to 256: %q", v)
 			}
 			c.Workers = n
 			return nil

@@ -40,7 +40,7 @@ func TestInvalid(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{[]string{"--workers", "0"}, nil, "workers"},
+		{[]string{"--workers", "-1"}, nil, "workers"},
 		{[]string{"--job-poll", "soon"}, nil, "job-poll"},
 		{nil, map[string]string{"FORGEWAY_PUBLIC_URL": "localhost:8080"}, "public-url"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},

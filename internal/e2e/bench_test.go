@@ -161,7 +161,7 @@ func pushPayload(repoID int64, before, after string) []byte {
 //
 //	go test ./internal/e2e -run '^$' -bench Ingest -benchtime 20000x -cpuprofile cpu.out
 func BenchmarkIngest(b *testing.B) {
-	e := startB(b)
+	e := startB(b, "--workers", "0")
 	id := e.githubTokenIntegration(nil)
 	body := corpusFile(b, "github", "push.json")
 	sig := sign(hookSecret, body)

@@ -47,7 +47,9 @@ func engines(t *testing.T) []engine {
 }
 
 // startB runs Forgeway on SQLite for a benchmark.
-func startB(b *testing.B) *env { return start(b, engine{name: "sqlite", dsn: func(testing.TB) string { return "" }}) }
+func startB(b *testing.B, extra ...string) *env {
+	return start(b, engine{name: "sqlite", dsn: func(testing.TB) string { return "" }}, extra...)
+}
 
 func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
 	for _, e := range engines(t) {
@@ -201,4 +203,3 @@ func fmtJSON(v any) string {
 	raw, _ := json.MarshalIndent(v, "", "  ")
 	return string(raw)
 }
-

@@ -174,7 +174,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	done := make(chan error, 3)
 	var workers sync.WaitGroup
 	workers.Add(2)
-	go func() { defer workers.Done(); done <- a.Runner.Run(runCtx) }()
+	go func() {
+		defer workers.Done()
+		if a.Config.Workers == 0 {
+			a.Log.Info("this replica runs no jobs (workers 0): it ingests and serves the API")
+			<-runCtx.Done()
+			return
+		}
+		done <- a.Runner.Run(runCtx)
+	}()
 	go func() { defer workers.Done(); done <- a.schedule(runCtx) }()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
