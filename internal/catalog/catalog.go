@@ -112,6 +112,9 @@ type repoArgs struct {
 	RepositoryID string   `json:"repository_id"`
 	Refspecs     []string `json:"refspecs,omitempty"`
 	User         string   `json:"user,omitempty"`
+	// Forget removes the catalog entry once detached: the host no longer has the repository
+	// (or no longer lets the integration see it).
+	Forget bool `json:"forget,omitempty"`
 }
 
 // DiscoverJob is the job that refreshes an integration's catalog; concurrent requests coalesce.
@@ -172,6 +175,11 @@ func (s *Service) runDiscover(ctx context.Context, j *jobs.Job) error {
 		}
 		if errors.Is(err, forge.ErrUnauthorized) || errors.Is(err, forge.ErrForbidden) {
 			s.setStatus(ctx, rec.ID, store.StatusError, err.Error())
+			return jobs.Permanent(err)
+		}
+		if errors.Is(err, forge.ErrUnsupported) {
+			// Not ready to list (a GitHub App still to be created): say so; retrying cannot help.
+			s.setStatus(ctx, rec.ID, rec.Status, err.Error())
 			return jobs.Permanent(err)
 		}
 		return err
@@ -496,7 +504,7 @@ func (s *Service) ensureHooks(ctx context.Context, rec store.Integration, r *sto
 }
 
 func (s *Service) runDetach(ctx context.Context, j *jobs.Job) error {
-	_, r, rec, err := s.loadRepo(ctx, j)
+	a, r, rec, err := s.loadRepo(ctx, j)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -512,6 +520,12 @@ func (s *Service) runDetach(ctx context.Context, j *jobs.Job) error {
 	}
 	if err := s.mirrors.Remove(r.ID); err != nil {
 		return fmt.Errorf("remove mirror of %s: %w", r.FullName, err)
+	}
+	if a.Forget {
+		if err := s.st.DeleteRepository(ctx, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("remove %s from the catalog: %w", r.FullName, err)
+		}
+		return nil
 	}
 	r.Attached, r.Hooks, r.HookStatus, r.HookError = false, nil, "", ""
 	r.Mirror = store.MirrorState{Status: MirrorNone}

@@ -44,12 +44,9 @@ func (s *Service) Apply(ctx context.Context, tx store.Tx, rec store.Integration,
 			return err
 		}
 		if r.Attached {
-			// The host no longer delivers for it; drop the mirror with the entry.
-			if _, _, err := tx.InsertJob(ctx, store.NewJob{Kind: JobDetach, Args: repoArgs{RepositoryID: r.ID}, UniqueKey: "detach:" + r.ID}); err != nil {
-				return err
-			}
-			r.Attached = false
-			return tx.UpdateRepositoryState(ctx, &r)
+			// The host no longer delivers for it: a detach removes hooks and mirror, then the entry.
+			_, _, err := tx.InsertJob(ctx, store.NewJob{Kind: JobDetach, Args: repoArgs{RepositoryID: r.ID, Forget: true}, UniqueKey: "forget:" + r.ID})
+			return err
 		}
 		return tx.DeleteRepository(ctx, r.ID)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -310,7 +311,6 @@ func TestUsageErrors(t *testing.T) {
 		{"malformed setting", []string{"integrations", "create", "--kind", "github", "--setting", "novalue"}},
 		{"cursor without limit", []string{"deliveries", "list", "--cursor", "c"}},
 		{"serve bad flag", []string{"serve", "--bogus"}},
-		{"serve bad value", []string{"serve", "--workers", "0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,6 +318,31 @@ func TestUsageErrors(t *testing.T) {
 			r := run(t, "http://127.0.0.1:1", tt.args...)
 			wantCode(t, r, 2)
 			if !strings.HasPrefix(r.stderr, "error: ") || !strings.Contains(r.stderr, "--help") {
+				t.Errorf("stderr = %q", r.stderr)
+			}
+		})
+	}
+}
+
+func TestServeRejectsBadConfiguration(t *testing.T) {
+	tests := [][]string{
+		{"--workers", "-1"},
+		{"--log-level", "loud"},
+		{"--public-url", "ftp://example.com"},
+		{"--job-poll", "forever"},
+		{"--config", filepath.Join(t.TempDir(), "missing.yaml")},
+		{"extra-argument"},
+	}
+	for _, bad := range tests {
+		t.Run(strings.Join(bad, " "), func(t *testing.T) {
+			// Should the value ever become valid, the server starts in a temporary directory on
+			// a free port and stops with the context instead of hanging the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			args := append([]string{"serve", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, bad...)
+			r := runWith(t, "http://127.0.0.1:1", runOpts{ctx: ctx}, args...)
+			wantCode(t, r, 2)
+			if !strings.HasPrefix(r.stderr, "error: ") || !strings.Contains(r.stderr, "serve --help") {
 				t.Errorf("stderr = %q", r.stderr)
 			}
 		})

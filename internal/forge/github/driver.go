@@ -42,6 +42,9 @@ const (
 
 	AuthApp   = "app"
 	AuthToken = "token"
+	// AuthManifest is an App integration waiting for its App: Forgeway creates the App with
+	// GitHub's app-manifest flow, after which the integration becomes "app".
+	AuthManifest = "manifest"
 )
 
 // Driver is the GitHub driver. It is stateless; New returns one.
@@ -58,7 +61,8 @@ func (Driver) Kind() forge.Kind { return forge.GitHub }
 func (Driver) Fields() []forge.Field {
 	return []forge.Field{
 		{Key: SettingAuth, Required: true, Help: `How Forgeway authenticates: "app" for a GitHub App (recommended: ` +
-			`short-lived tokens, one webhook for every repository), or "token" for a personal access token.`},
+			`short-lived tokens, one webhook for every repository), "manifest" to have Forgeway create the App ` +
+			`for you (GitHub's app-manifest flow; it becomes "app"), or "token" for a personal access token.`},
 		{Key: SettingAppID, Help: `Required with auth "app". The App ID shown at the top of the App's settings page ` +
 			`(Settings › Developer settings › GitHub Apps › your App › General › "App ID"), a number.`},
 		{Key: SettingAppSlug, Help: `The App's name as it appears in its public URL (github.com/apps/<name>); ` +
@@ -205,10 +209,12 @@ func parseConfig(in forge.Integration) (config, error) {
 		if strings.ContainsAny(c.token, " \t\r\n") {
 			return config{}, errors.New("token contains whitespace: paste the token alone")
 		}
+	case AuthManifest:
+		// Nothing to check until GitHub has created the App.
 	case "":
-		return config{}, errors.New(`auth is required: "app" (a GitHub App) or "token" (a personal access token)`)
+		return config{}, errors.New(`auth is required: "app" (a GitHub App), "manifest" (Forgeway creates the App) or "token" (a personal access token)`)
 	default:
-		return config{}, fmt.Errorf(`auth must be "app" or "token", not %q`, c.auth)
+		return config{}, fmt.Errorf(`auth must be "app", "manifest" or "token", not %q`, c.auth)
 	}
 	return c, nil
 }
@@ -239,6 +245,9 @@ func (Driver) Open(_ context.Context, in forge.Integration, env forge.Env) (forg
 	c, err := parseConfig(in)
 	if err != nil {
 		return nil, fmt.Errorf("open GitHub integration: %w", err)
+	}
+	if c.auth == AuthManifest {
+		return pendingApp{}, nil
 	}
 	return newClient(c, env), nil
 }

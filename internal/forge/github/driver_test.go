@@ -64,7 +64,7 @@ func TestConfigure(t *testing.T) {
 		{"EC key", app("https://github.com", "1", ecPEM(t)), "not an RSA key", "", ""},
 		{"missing token", tok("https://github.com", ""), "token is required", "", ""},
 		{"token with a space", tok("https://github.com", "ghp_a b"), "whitespace", "", ""},
-		{"unknown auth", &forge.Integration{Settings: map[string]string{SettingAuth: "oauth"}}, `auth must be "app" or "token"`, "", ""},
+		{"unknown auth", &forge.Integration{Settings: map[string]string{SettingAuth: "oauth"}}, `auth must be "app", "manifest" or "token"`, "", ""},
 		{"no auth at all", &forge.Integration{}, "auth is required", "", ""},
 		{"relative URL", tok("ghe.example.com", "ghp_x"), "absolute http(s) URL", "", ""},
 		{"ftp URL", tok("ftp://ghe.example.com", "ghp_x"), "absolute http(s) URL", "", ""},

@@ -100,7 +100,9 @@ func (s *Server) targets(repoName, event string) ([]target, error) {
 	}
 	for _, in := range s.sortedInstalls() {
 		a := s.apps[in.appID]
-		if a.webhookURL == "" || (r != nil && !in.covers(r)) || (r == nil && in.suspended) {
+		// A suspended installation gets no events, except the installation events that report
+		// its own suspension and unsuspension, as GitHub sends them.
+		if a.webhookURL == "" || (r != nil && !in.covers(r)) || (in.suspended && event != "installation") {
 			continue
 		}
 		if r != nil && !slices.Contains(a.events, event) {
