@@ -164,9 +164,11 @@ func contains(list []string, v string) bool {
 func (s *Server) eventFilter(w http.ResponseWriter, r *http.Request) (store.EventFilter, bool) {
 	q := r.URL.Query()
 	f := store.EventFilter{Type: q.Get("type"), RepositoryID: q.Get("repository"), IntegrationID: q.Get("integration"), Limit: 100}
-	after := q.Get("after")
+	// A reconnecting EventSource repeats its URL and adds Last-Event-ID: the header, when
+	// present, is where the client really is.
+	after := r.Header.Get("Last-Event-ID")
 	if after == "" {
-		after = r.Header.Get("Last-Event-ID")
+		after = q.Get("after")
 	}
 	if after != "" {
 		n, err := strconv.ParseInt(after, 10, 64)
@@ -266,6 +268,10 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := s.st.GetJob(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		problem.Send(w, http.StatusNotFound, "not-found", "Job not found", fmt.Sprintf("no job %d", id), "")
+		return
+	}
 	if err != nil {
 		s.fail(w, r, "load job", err)
 		return

@@ -148,7 +148,7 @@ func progressText(raw json.RawMessage) string {
 	}
 	m := make(map[string]any, len(doc))
 	for k, v := range doc {
-		m[strings.ToLower(k)] = v // git progress is reported without JSON tags: Phase, Percent…
+		m[strings.ToLower(k)] = v // keys are matched whatever their case
 	}
 	phase, _ := m["phase"].(string)
 	delete(m, "phase")

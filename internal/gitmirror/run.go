@@ -155,10 +155,10 @@ func newScrubber(header string) func(string) string {
 // deltas", "Writing objects", "Counting objects" from the host), the percentage, and the
 // objects done out of Total (Total is zero when git does not know it).
 type Progress struct {
-	Phase   string
-	Percent int
-	Done    int64
-	Total   int64
+	Phase   string `json:"phase"`
+	Percent int    `json:"percent"`
+	Done    int64  `json:"done"`
+	Total   int64  `json:"total"`
 }
 
 // parseProgress reads a progress line of git's --progress output:
