@@ -31,8 +31,8 @@ func (f *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
 	return f.base.RoundTrip(r)
 }
 
-// TestListingIsConcurrent lists 100 pages from a host answering each in 20 ms: one after
-// the other that is over 2 s; eight at a time it is a fraction of it. The description check
+// TestListingIsConcurrent lists 100 pages from a host answering each in 20 ms and checks
+// that pages are fetched several at a time, never more than the bound, and delivered in order. The description check
 // is off here (its CPU cost on 10,000 repositories would swamp the measure); the other
 // listing tests keep it on.
 func TestListingIsConcurrent(t *testing.T) {
@@ -71,10 +71,5 @@ func TestListingIsConcurrent(t *testing.T) {
 	if counter.max > listConcurrency || counter.max < 2 {
 		t.Errorf("%d requests in flight at once, want 2…%d", counter.max, listConcurrency)
 	}
-	// The in-flight count proves the concurrency; the time guards the target (well under
-	// the 2 s that the latency alone costs one page after the other) with room for a busy
-	// machine.
-	if !raceEnabled && elapsed >= 2*time.Second {
-		t.Errorf("listing took %s, no better than one page after the other", elapsed)
-	}
+	// The time itself is measured where it belongs, in BenchmarkP3Discovery (internal/e2e).
 }
