@@ -180,10 +180,16 @@ func (s *Server) patchIntegration(w http.ResponseWriter, r *http.Request) {
 	} else if p.FinishRotation {
 		rec.WebhookPrev = nil
 	}
-	filterChanged := p.Filter != nil
+	filterChanged, rotating := p.Filter != nil, p.RotateWebhookSecret != nil
 	err := s.st.Tx(r.Context(), func(tx store.Tx) error {
 		if err := tx.UpdateIntegration(r.Context(), &rec); err != nil {
 			return err
+		}
+		if rotating {
+			// Give the hooks on the host the new secret; the job ends the rotation when done.
+			if _, _, err := tx.InsertJob(r.Context(), catalog.RotateJob(rec.ID)); err != nil {
+				return err
+			}
 		}
 		if filterChanged {
 			// Re-evaluate the filter on the catalog through a discovery.

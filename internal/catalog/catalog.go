@@ -101,6 +101,7 @@ func (s *Service) Register(r *jobs.Runner) {
 	r.Register(JobSync, s.runSync, jobs.KindOptions{MaxAttempts: 8, Timeout: 30 * time.Minute})
 	r.Register(JobPush, s.runPush, jobs.KindOptions{MaxAttempts: 5, Timeout: 30 * time.Minute})
 	r.Register(JobReconcile, s.runReconcile, jobs.KindOptions{MaxAttempts: 3, Timeout: 10 * time.Minute})
+	r.Register(JobRotate, s.runRotate, jobs.KindOptions{MaxAttempts: 10, Timeout: 10 * time.Minute})
 }
 
 // integrationArgs and repoArgs are job arguments.

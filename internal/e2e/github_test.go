@@ -215,6 +215,22 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 			}
 		}
 
+		// Rotating the webhook secret gives the hook on GitHub the new secret, then ends the
+		// rotation: deliveries signed with the old secret are refused.
+		var rotating api.Integration
+		e.mustCall("PATCH", "/api/v1/integrations/"+in.ID, map[string]any{"rotate_webhook_secret": "rotated-secret"}, &rotating, 200)
+		eventually(t, 30*time.Second, "rotation finished", func() bool {
+			e.mustCall("GET", "/api/v1/integrations/"+in.ID, nil, &rotating, 200)
+			return !rotating.Rotating
+		})
+		if hs := h.fake.Hooks("octo/app"); len(hs) != 1 || hs[0].Secret != "rotated-secret" {
+			t.Fatalf("hook after rotation: %+v", hs)
+		}
+		ds, err := h.fake.DeliverPush(context.Background(), "octo/app", githubfake.Push{Ref: "refs/heads/rotated", Commits: []githubfake.Commit{{Message: "after rotation"}}})
+		if err != nil || len(ds) != 1 || ds[0].Status != http.StatusAccepted {
+			t.Fatalf("delivery signed with the new secret: %+v %v", ds, err)
+		}
+
 		// Detach removes the hook and the mirror; detaching again is not an error.
 		e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/detach", nil, &job, http.StatusAccepted)
 		e.waitJob(job)

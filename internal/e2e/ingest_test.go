@@ -3,9 +3,13 @@ package e2e
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -231,20 +235,56 @@ func TestIngestRotationAndFormBodies(t *testing.T) {
 	id := e.githubTokenIntegration(nil)
 	path := "/webhooks/github/" + id
 	ping := corpusFile(t, "github", "ping.json")
-	// Rotate: the new secret is current, the old one still accepted until the rotation ends.
+	post := func(path, secret string) int {
+		status, _ := e.post(path, delivery{event: "ping", id: newID(), body: ping, signature: sign(secret, ping)})
+		return status
+	}
+	// A token integration with no hook on the host to update finishes its rotation at once:
+	// the new secret is accepted, and soon the old one no longer.
 	e.mustCall("PATCH", "/api/v1/integrations/"+id, map[string]any{"rotate_webhook_secret": "new-secret"}, nil, 200)
-	for _, secret := range []string{hookSecret, "new-secret"} {
-		if status, out := e.post(path, delivery{event: "ping", id: newID(), body: ping, signature: sign(secret, ping)}); status != 202 {
-			t.Fatalf("during rotation, secret %q: %d %v", secret, status, out)
+	if st := post(path, "new-secret"); st != 202 {
+		t.Fatalf("new secret during rotation: %d", st)
+	}
+	eventually(t, 20*time.Second, "rotation to finish", func() bool { return post(path, hookSecret) == 401 })
+	var in api.Integration
+	e.mustCall("GET", "/api/v1/integrations/"+id, nil, &in, 200)
+	if in.Rotating {
+		t.Error("integration still rotating after its rotation job")
+	}
+
+	// An App's webhook secret is set on GitHub by a person: both secrets are accepted until
+	// the rotation is finished by hand.
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	var app api.Integration
+	e.mustCall("POST", "/api/v1/integrations", map[string]any{
+		"kind": "github", "base_url": "http://127.0.0.1:1", "discover": false, "webhook_secret": hookSecret,
+		"settings": map[string]string{"auth": "app", "app_id": "4242"}, "secrets": map[string]string{"private_key": pemKey},
+	}, &app, http.StatusCreated)
+	appPath := "/webhooks/github/" + app.ID
+	var rotated api.Integration
+	e.mustCall("PATCH", "/api/v1/integrations/"+app.ID, map[string]any{"rotate_webhook_secret": "app-secret-2"}, &rotated, 200)
+	if !rotated.Rotating {
+		t.Fatal("App integration not rotating after rotate_webhook_secret")
+	}
+	eventually(t, 20*time.Second, "the rotation job to run", func() bool {
+		var jobs api.List[api.Job]
+		e.mustCall("GET", "/api/v1/jobs?kind=hooks.rotate&state=completed", nil, &jobs, 200)
+		return len(jobs.Items) >= 2
+	})
+	for _, secret := range []string{hookSecret, "app-secret-2"} {
+		if st := post(appPath, secret); st != 202 {
+			t.Fatalf("App rotation, secret %q: %d", secret, st)
 		}
 	}
-	e.mustCall("PATCH", "/api/v1/integrations/"+id, map[string]any{"finish_rotation": true}, nil, 200)
-	if status, _ := e.post(path, delivery{event: "ping", id: newID(), body: ping, signature: sign(hookSecret, ping)}); status != 401 {
-		t.Fatalf("old secret after the rotation: %d, want 401", status)
+	e.mustCall("PATCH", "/api/v1/integrations/"+app.ID, map[string]any{"finish_rotation": true}, nil, 200)
+	if st := post(appPath, hookSecret); st != 401 {
+		t.Fatalf("old secret after the rotation: %d, want 401", st)
 	}
+	path = appPath
 	// application/x-www-form-urlencoded: payload=<JSON>; the signature covers the form body.
 	form := []byte("payload=" + url.QueryEscape(string(ping)))
-	status, out := e.post(path, delivery{event: "ping", id: newID(), body: form, contentType: "application/x-www-form-urlencoded", signature: sign("new-secret", form)})
+	status, out := e.post(path, delivery{event: "ping", id: newID(), body: form, contentType: "application/x-www-form-urlencoded", signature: sign("app-secret-2", form)})
 	if status != 202 {
 		t.Fatalf("form body: %d %v", status, out)
 	}

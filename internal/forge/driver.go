@@ -117,6 +117,17 @@ type UserTokenRefresher interface {
 	RefreshUserToken(ctx context.Context, cred UserCredential) (UserCredential, error)
 }
 
+// HookSecretRotator is implemented by clients whose hooks' secret cannot be read back, so
+// that EnsureHooks cannot see it differ: RotateHookSecret sets spec.Secret on the repository's
+// hooks to spec.URL (creating them when missing). It returns ErrUnsupported when the secret is
+// not the repository's to set (a GitHub App's webhook secret lives in the App's settings).
+type HookSecretRotator interface {
+	RotateHookSecret(ctx context.Context, repo Repository, spec HookSpec) ([]Hook, error)
+	// RotateIntegrationHook sets the secret of the integration-wide hook, when there is one
+	// (a GitHub App's webhook): nil when there is none, ErrUnsupported when the API cannot.
+	RotateIntegrationHook(ctx context.Context, spec HookSpec) error
+}
+
 // AppSetup is implemented by drivers that can create the host-side app for the user
 // (GitHub's app-manifest flow) and finish its installation.
 type AppSetup interface {

@@ -123,12 +123,21 @@ func (c *Client) EnsureHooks(ctx context.Context, repo forge.Repository, spec fo
 
 // RotateHookSecret sets spec.Secret on the repository's webhooks to spec.URL (creating one
 // when missing), whether or not anything else differs. App integrations: the App's webhook
-// secret is changed on the App's settings page; it returns the "app" hook unchanged.
+// secret is changed on the App's settings page, which the API cannot do: forge.ErrUnsupported.
 func (c *Client) RotateHookSecret(ctx context.Context, repo forge.Repository, spec forge.HookSpec) ([]forge.Hook, error) {
 	if c.cfg.auth == AuthApp {
-		return []forge.Hook{appHook(spec.URL)}, nil
+		return nil, fmt.Errorf("a GitHub App's webhook secret is set on the App's settings page (General › Webhook secret), not by the API: %w", forge.ErrUnsupported)
 	}
 	return c.ensureHooks(ctx, repo, spec, true)
+}
+
+// RotateIntegrationHook: an App's webhook secret is set on the App's settings page, which the
+// API cannot do (forge.ErrUnsupported); a token integration has no integration-wide hook.
+func (c *Client) RotateIntegrationHook(ctx context.Context, spec forge.HookSpec) error {
+	if c.cfg.auth == AuthApp {
+		return fmt.Errorf("a GitHub App's webhook secret is set on the App's settings page (General › Webhook secret), not by the API: %w", forge.ErrUnsupported)
+	}
+	return nil
 }
 
 func (c *Client) ensureHooks(ctx context.Context, repo forge.Repository, spec forge.HookSpec, force bool) ([]forge.Hook, error) {

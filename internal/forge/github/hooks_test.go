@@ -158,6 +158,10 @@ func TestAppHooks(t *testing.T) {
 	if got, _ := c.Hooks(ctx, repo, "u"); len(got) != 1 || got[0].ID != "app" {
 		t.Errorf("App Hooks %+v", got)
 	}
+	// The App's webhook secret is set in its settings, not through the API.
+	if _, err := c.RotateHookSecret(ctx, repo, forge.HookSpec{URL: "u", Secret: "y"}); !errors.Is(err, forge.ErrUnsupported) || !strings.Contains(err.Error(), "settings page") {
+		t.Errorf("App RotateHookSecret: %v, want ErrUnsupported saying where to change it", err)
+	}
 	if n := e.fake.RequestCount("") - before; n != 0 || len(e.fake.Hooks("acme/r")) != 0 {
 		t.Errorf("App hook calls touched the host (%d requests)", n)
 	}
