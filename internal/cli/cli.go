@@ -263,6 +263,7 @@ func (e *env) rootCommand() *cobra.Command {
 		e.tokensCommand(),
 		e.projectsCommand(),
 		e.credentialsCommand(),
+		e.secretsCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	return root
