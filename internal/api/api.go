@@ -248,6 +248,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err e
 		problem.Send(w, http.StatusBadGateway, "host-forbidden", what+": the credential lacks a permission on the host", err.Error(), "Grant the permissions listed in docs/hosts.")
 	case errors.Is(err, forge.ErrUnsupported):
 		problem.Send(w, http.StatusNotImplemented, "unsupported", what+": not supported for this host or credential", err.Error(), "")
+	case errors.As(err, &he) && (he.Status == http.StatusUnprocessableEntity || he.Status == http.StatusConflict):
+		// The host refused the request itself (a pull request with no commits, a branch that
+		// exists): the caller's to fix, with the host's reason.
+		problem.Send(w, he.Status, "host-refused", what+": the host refused the request", he.Error(), "Change the request as the host's message says.")
 	case errors.As(err, &he):
 		problem.Send(w, http.StatusBadGateway, "host-error", what+": the host answered with an error", he.Error(), "Run the integration's test for a diagnosis.")
 	case errors.Is(err, context.DeadlineExceeded):
