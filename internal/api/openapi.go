@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -181,16 +180,4 @@ func (s *Server) OpenAPIJSON() []byte {
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(s.OpenAPIJSON())
-}
-
-// sortedPaths is used by tests to list documented operations.
-func sortedPaths(doc map[string]any) []string {
-	var out []string
-	for p, ops := range doc["paths"].(map[string]map[string]any) {
-		for m := range ops {
-			out = append(out, strings.ToUpper(m)+" "+p)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
