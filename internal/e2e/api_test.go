@@ -12,8 +12,8 @@ import (
 )
 
 func (e *env) raw(method, path, contentType, token string, body []byte, header map[string]string) (int, http.Header, map[string]any) {
-	e.t.Helper()
-	req, _ := http.NewRequest(method, e.url+path, bytes.NewReader(body))
+	e.T.Helper()
+	req, _ := http.NewRequest(method, e.URL+path, bytes.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -23,9 +23,9 @@ func (e *env) raw(method, path, contentType, token string, body []byte, header m
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := e.http.Do(req)
+	resp, err := e.HTTP.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -78,7 +78,7 @@ func TestAPIRejectsBadInput(t *testing.T) {
 		{"unknown endpoint", "GET", "/api/v1/nothing", "", nil, 404, "not-found", ""},
 	}
 	for _, c := range cases {
-		status, hdr, prob := e.raw(c.method, c.path, c.ct, e.token, c.body, nil)
+		status, hdr, prob := e.raw(c.method, c.path, c.ct, e.Token, c.body, nil)
 		if status != c.status {
 			t.Errorf("%s: status %d, want %d: %v", c.name, status, c.status, prob)
 			continue
@@ -98,7 +98,7 @@ func TestAPIRejectsBadInput(t *testing.T) {
 		}
 	}
 	var list api.List[api.Integration]
-	e.mustCall("GET", "/api/v1/integrations", nil, &list, 200)
+	e.MustCall("GET", "/api/v1/integrations", nil, &list, 200)
 	if len(list.Items) != 0 {
 		t.Fatalf("bad input created %d integrations", len(list.Items))
 	}
@@ -114,34 +114,34 @@ func TestAPIAuthAndIdempotency(t *testing.T) {
 	}
 	// A project token sees its project only and cannot use admin routes.
 	var prj api.Project
-	e.mustCall("POST", "/api/v1/projects", map[string]any{"name": "blue"}, &prj, 201)
+	e.MustCall("POST", "/api/v1/projects", map[string]any{"name": "blue"}, &prj, 201)
 	var tok api.Token
-	e.mustCall("POST", "/api/v1/tokens", map[string]any{"name": "blue ci", "project_id": prj.ID}, &tok, 201)
+	e.MustCall("POST", "/api/v1/tokens", map[string]any{"name": "blue ci", "project_id": prj.ID}, &tok, 201)
 	if !strings.HasPrefix(tok.Token, "fwt_") {
 		t.Fatalf("token value not shown on creation: %+v", tok)
 	}
 	var toks api.List[api.Token]
-	e.mustCall("GET", "/api/v1/tokens", nil, &toks, 200)
+	e.MustCall("GET", "/api/v1/tokens", nil, &toks, 200)
 	for _, x := range toks.Items {
 		if x.Token != "" {
 			t.Errorf("token value listed: %+v", x)
 		}
 	}
 	other := e.githubTokenIntegration(nil)
-	p := &env{t: t, url: e.url, token: tok.Token, http: e.http}
-	if st := p.call("GET", "/api/v1/tokens", nil, nil); st != 403 {
+	p := newEnv(t, e.URL, tok.Token)
+	if st := p.Call("GET", "/api/v1/tokens", nil, nil); st != 403 {
 		t.Errorf("project token on an admin route: %d", st)
 	}
-	if st := p.call("GET", "/api/v1/integrations/"+other, nil, nil); st != 404 {
+	if st := p.Call("GET", "/api/v1/integrations/"+other, nil, nil); st != 404 {
 		t.Errorf("project token reading another project's integration: %d", st)
 	}
 	var mine api.Integration
-	p.mustCall("POST", "/api/v1/integrations", map[string]any{"kind": "github", "base_url": "https://github.example.com", "settings": map[string]string{"auth": "token"}, "secrets": map[string]string{"token": "ghp_y"}, "discover": false}, &mine, 201)
+	p.MustCall("POST", "/api/v1/integrations", map[string]any{"kind": "github", "base_url": "https://github.example.com", "settings": map[string]string{"auth": "token"}, "secrets": map[string]string{"token": "ghp_y"}, "discover": false}, &mine, 201)
 	if mine.ProjectID != prj.ID {
 		t.Errorf("project token created an integration outside its project: %+v", mine)
 	}
 	var visible api.List[api.Integration]
-	p.mustCall("GET", "/api/v1/integrations", nil, &visible, 200)
+	p.MustCall("GET", "/api/v1/integrations", nil, &visible, 200)
 	if len(visible.Items) != 1 || visible.Items[0].ID != mine.ID {
 		t.Errorf("project token sees %+v", visible.Items)
 	}
@@ -150,23 +150,23 @@ func TestAPIAuthAndIdempotency(t *testing.T) {
 	// the same key is refused; nothing is created twice.
 	body, _ := json.Marshal(map[string]any{"name": "green"})
 	key := map[string]string{"Idempotency-Key": "create-green-1"}
-	s1, _, first := e.raw("POST", "/api/v1/projects", "application/json", e.token, body, key)
-	s2, h2, second := e.raw("POST", "/api/v1/projects", "application/json", e.token, body, key)
+	s1, _, first := e.raw("POST", "/api/v1/projects", "application/json", e.Token, body, key)
+	s2, h2, second := e.raw("POST", "/api/v1/projects", "application/json", e.Token, body, key)
 	if s1 != 201 || s2 != 201 || first["id"] != second["id"] || h2.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("idempotent replay: %d %v / %d %v", s1, first, s2, second)
 	}
-	s3, _, prob := e.raw("POST", "/api/v1/projects", "application/json", e.token, []byte(`{"name":"red"}`), key)
+	s3, _, prob := e.raw("POST", "/api/v1/projects", "application/json", e.Token, []byte(`{"name":"red"}`), key)
 	if s3 != 422 {
 		t.Errorf("same key, different body: %d %v", s3, prob)
 	}
 	var prjs api.List[api.Project]
-	e.mustCall("GET", "/api/v1/projects", nil, &prjs, 200)
+	e.MustCall("GET", "/api/v1/projects", nil, &prjs, 200)
 	if len(prjs.Items) != 2 {
 		t.Errorf("%d projects, want 2 (blue, green)", len(prjs.Items))
 	}
 	// The integration resource never shows secret values, only which are set.
 	var got api.Integration
-	e.mustCall("GET", "/api/v1/integrations/"+other, nil, &got, 200)
+	e.MustCall("GET", "/api/v1/integrations/"+other, nil, &got, 200)
 	raw, _ := json.Marshal(got)
 	if strings.Contains(string(raw), "ghp_test") || strings.Contains(string(raw), hookSecret) || !contains(got.Secrets, "token") {
 		t.Errorf("integration resource: %s", raw)

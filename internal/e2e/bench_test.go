@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/gittest"
 )
@@ -30,17 +31,17 @@ func BenchmarkP3Discovery(b *testing.B) {
 			fake.AddRepositories("octo", 10000)
 			e := startB(b)
 			var in api.Integration
-			e.mustCall("POST", "/api/v1/integrations", map[string]any{
+			e.MustCall("POST", "/api/v1/integrations", map[string]any{
 				"kind": "github", "base_url": fake.URL, "settings": map[string]string{"auth": "token"},
 				"secrets": map[string]string{"token": pat}, "discover": false,
 			}, &in, http.StatusCreated)
-			rec, err := e.app.Store.GetIntegration(context.Background(), in.ID)
+			rec, err := e.App.Store.GetIntegration(context.Background(), in.ID)
 			if err != nil {
 				b.Fatal(err)
 			}
 			fake.SetLatency(20 * time.Millisecond)
 			if phase == "unchanged" {
-				if _, err := e.app.Catalog.Discover(context.Background(), rec, nil); err != nil {
+				if _, err := e.App.Catalog.Discover(context.Background(), rec, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -50,16 +51,16 @@ func BenchmarkP3Discovery(b *testing.B) {
 				if phase == "first" {
 					b.StopTimer()
 					// Forget the catalog and the ETag cache: each iteration is a first discovery.
-					e.app.Store.DeleteIntegration(context.Background(), rec.ID)
-					e.app.Integrations.Forget(rec.ID)
+					e.App.Store.DeleteIntegration(context.Background(), rec.ID)
+					e.App.Integrations.Forget(rec.ID)
 					rec.ID = ""
-					if err := e.app.Store.CreateIntegration(context.Background(), &rec); err != nil {
+					if err := e.App.Store.CreateIntegration(context.Background(), &rec); err != nil {
 						b.Fatal(err)
 					}
 					b.StartTimer()
 				}
 				r0, p0 := fake.RequestCount("/user/repos"), fake.RateLimitUsed("user:octo")
-				p, err := e.app.Catalog.Discover(context.Background(), rec, nil)
+				p, err := e.App.Catalog.Discover(context.Background(), rec, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -92,24 +93,24 @@ func BenchmarkP2PushToMirror(b *testing.B) {
 	hosted := fake.AddRepository(githubfake.Repo{FullName: "octo/app", Branches: map[string]string{"main": sha}})
 	e := startB(b)
 	var in api.Integration
-	e.mustCall("POST", "/api/v1/integrations", map[string]any{
+	e.MustCall("POST", "/api/v1/integrations", map[string]any{
 		"kind": "github", "base_url": fake.URL, "settings": map[string]string{"auth": "token"},
 		"secrets": map[string]string{"token": pat}, "webhook_secret": hookSecret,
 	}, &in, http.StatusCreated)
 	var repo api.Repository
-	eventually(e.t, 30*time.Second, "discovery", func() bool {
+	forgetest.Eventually(e.T, 30*time.Second, "discovery", func() bool {
 		var l api.List[api.Repository]
-		e.mustCall("GET", "/api/v1/repositories?integration="+in.ID, nil, &l, 200)
+		e.MustCall("GET", "/api/v1/repositories?integration="+in.ID, nil, &l, 200)
 		if len(l.Items) == 1 {
 			repo = l.Items[0]
 		}
 		return len(l.Items) == 1
 	})
 	var job api.Job
-	e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
-	e.waitJob(job)
-	eventually(e.t, 30*time.Second, "first clone", func() bool {
-		ok, _ := e.app.Mirrors.HasCommit(context.Background(), repo.ID, sha)
+	e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
+	e.WaitJob(job)
+	forgetest.Eventually(e.T, 30*time.Second, "first clone", func() bool {
+		ok, _ := e.App.Mirrors.HasCommit(context.Background(), repo.ID, sha)
 		return ok
 	})
 	// The baseline: a plain clone that fetches each change from the same server.
@@ -139,7 +140,7 @@ func BenchmarkP2PushToMirror(b *testing.B) {
 					b.Fatalf("delivery: %d %v", status, out)
 				}
 				for {
-					if ok, _ := e.app.Mirrors.HasCommit(context.Background(), repo.ID, sha); ok {
+					if ok, _ := e.App.Mirrors.HasCommit(context.Background(), repo.ID, sha); ok {
 						break
 					}
 					time.Sleep(time.Millisecond)
@@ -166,7 +167,7 @@ func BenchmarkIngest(b *testing.B) {
 	body := corpusFile(b, "github", "push.json")
 	sig := sign(hookSecret, body)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
-	url := e.url + "/webhooks/github/" + id
+	url := e.URL + "/webhooks/github/" + id
 	var n atomic.Int64
 	b.SetParallelism(32)
 	b.ResetTimer()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 )
 
 // buildBinary builds cmd/forgeway once for the test.
@@ -43,7 +44,7 @@ func freeAddr(t *testing.T) string {
 // process is a `forgeway serve` child process.
 type process struct {
 	cmd *exec.Cmd
-	url string
+	URL string
 	log *os.File
 }
 
@@ -60,10 +61,10 @@ func startProcess(t *testing.T, bin, dataDir, addr, token string, extraEnv ...st
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, url: "http://" + addr, log: logf}
+	p := &process{cmd: cmd, URL: "http://" + addr, log: logf}
 	t.Cleanup(func() { p.kill(); logf.Close() })
-	eventually(t, 30*time.Second, "server ready", func() bool {
-		resp, err := http.Get(p.url + "/readyz")
+	forgetest.Eventually(t, 30*time.Second, "server ready", func() bool {
+		resp, err := http.Get(p.URL + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -98,7 +99,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 			extra = append(extra, "FORGEWAY_DATABASE_URL="+dsn)
 		}
 		p := startProcess(t, bin, data, addr, token, extra...)
-		e := &env{t: t, url: p.url, token: token, http: &http.Client{Timeout: 10 * time.Second}}
+		e := newEnv(t, p.URL, token)
 		id := e.githubTokenIntegration(nil)
 		body := corpusFile(t, "github", "push.json")
 		sig := sign(hookSecret, body)
@@ -119,7 +120,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 					default:
 					}
 					hostID := fmt.Sprintf("crash-%d-%d", w, i)
-					req, _ := http.NewRequest("POST", p.url+"/webhooks/github/"+id, bytes.NewReader(body))
+					req, _ := http.NewRequest("POST", p.URL+"/webhooks/github/"+id, bytes.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
 					req.Header.Set("X-GitHub-Event", "push")
 					req.Header.Set("X-GitHub-Delivery", hostID)
@@ -138,7 +139,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 			}()
 		}
 		// Let deliveries stream in (and processing run) for a while, then kill -9 mid-stream.
-		eventually(t, 30*time.Second, "200 acknowledged deliveries", func() bool {
+		forgetest.Eventually(t, 30*time.Second, "200 acknowledged deliveries", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(acked) >= 200
@@ -149,20 +150,20 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 		t.Logf("%d deliveries acknowledged before SIGKILL", len(acked))
 
 		p2 := startProcess(t, bin, data, addr, token, extra...)
-		e.url = p2.url
+		e.URL = p2.URL
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		// Every stored delivery gets processed after the restart.
-		eventually(t, 90*time.Second, "no delivery left unprocessed", func() bool {
+		forgetest.Eventually(t, 90*time.Second, "no delivery left unprocessed", func() bool {
 			var page api.List[api.Delivery]
-			e.mustCall("GET", "/api/v1/deliveries?status=received&integration="+id, nil, &page, 200)
+			e.MustCall("GET", "/api/v1/deliveries?status=received&integration="+id, nil, &page, 200)
 			return len(page.Items) == 0
 		})
 		stored := map[string]api.Delivery{}
 		cursor := ""
 		for ctx.Err() == nil {
 			var page api.List[api.Delivery]
-			e.mustCall("GET", "/api/v1/deliveries?limit=500&integration="+id+"&cursor="+cursor, nil, &page, 200)
+			e.MustCall("GET", "/api/v1/deliveries?limit=500&integration="+id+"&cursor="+cursor, nil, &page, 200)
 			for _, d := range page.Items {
 				stored[d.HostID] = d
 			}
@@ -185,7 +186,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 		after := "0"
 		for ctx.Err() == nil {
 			var page api.List[json.RawMessage]
-			e.mustCall("GET", "/api/v1/events?limit=1000&integration="+id+"&after="+after, nil, &page, 200)
+			e.MustCall("GET", "/api/v1/events?limit=1000&integration="+id+"&after="+after, nil, &page, 200)
 			for _, raw := range page.Items {
 				var ev struct {
 					Delivery string `json:"forgewaydelivery"`

@@ -11,6 +11,7 @@ import (
 
 	"github.com/forgeway/forgeway/internal/api"
 	"github.com/forgeway/forgeway/internal/apicheck"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/gittest"
 )
@@ -61,44 +62,6 @@ func (h *gitHost) realRepo(t *testing.T, fullName string) githubfake.Repo {
 	return h.fake.AddRepository(githubfake.Repo{FullName: fullName, Branches: map[string]string{"main": sha}})
 }
 
-func (e *env) waitJob(j api.Job) api.Job {
-	e.t.Helper()
-	eventually(e.t, 60*time.Second, fmt.Sprintf("job %d (%s) to finish", j.ID, j.Kind), func() bool {
-		e.mustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", j.ID), nil, &j, 200)
-		return j.State == "completed" || j.State == "dead" || j.State == "cancelled"
-	})
-	if j.State != "completed" {
-		e.t.Fatalf("job %d (%s) %s: %s", j.ID, j.Kind, j.State, j.LastError)
-	}
-	return j
-}
-
-func (e *env) repos(integration string, extra string) []api.Repository {
-	e.t.Helper()
-	var all []api.Repository
-	cursor := ""
-	for {
-		var page api.List[api.Repository]
-		e.mustCall("GET", "/api/v1/repositories?limit=500&integration="+integration+extra+"&cursor="+cursor, nil, &page, 200)
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			return all
-		}
-		cursor = page.NextCursor
-	}
-}
-
-func (e *env) repoByName(integration, fullName string) api.Repository {
-	e.t.Helper()
-	for _, r := range e.repos(integration, "&q="+fullName) {
-		if r.FullName == fullName {
-			return r
-		}
-	}
-	e.t.Fatalf("%s is not in the catalog", fullName)
-	return api.Repository{}
-}
-
 // TestGitHubTokenEndToEnd: connect with a personal access token, discover three pages,
 // filter, attach (a hook on GitHub, a mirror), push through real git so that GitHub delivers,
 // then see the mirror and the event log move; repair a hook deleted behind our back; follow a
@@ -114,27 +77,27 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		e := start(t, eng)
 
 		var in api.Integration
-		e.mustCall("POST", "/api/v1/integrations", map[string]any{
+		e.MustCall("POST", "/api/v1/integrations", map[string]any{
 			"kind": "github", "name": "octo", "base_url": h.fake.URL,
 			"settings": map[string]string{"auth": "token"}, "secrets": map[string]string{"token": pat},
 			"filter": "!archived",
 		}, &in, http.StatusCreated)
 
 		// First discovery: 202 repositories, three pages of 100.
-		eventually(t, 30*time.Second, "discovery", func() bool { return len(e.repos(in.ID, "")) == 202 })
+		forgetest.Eventually(t, 30*time.Second, "discovery", func() bool { return len(e.Repos(in.ID, "")) == 202 })
 		if n := h.fake.RequestCount("/user/repos"); n != 3 {
 			t.Errorf("first discovery made %d listing requests, want 3", n)
 		}
-		e.mustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
+		e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
 		if in.Status != "active" {
 			t.Errorf("integration status %q after a successful discovery", in.Status)
 		}
-		archived := e.repoByName(in.ID, "octo/zz-old")
+		archived := e.RepoByName(in.ID, "octo/zz-old")
 		if archived.Matched || archived.HostID != fmt.Sprint(old.ID) || !archived.Archived {
 			t.Errorf("archived repository: %+v", archived)
 		}
 		var prob map[string]any
-		if st := e.call("POST", "/api/v1/repositories/"+archived.ID+"/attach", nil, &prob); st != http.StatusConflict {
+		if st := e.Call("POST", "/api/v1/repositories/"+archived.ID+"/attach", nil, &prob); st != http.StatusConflict {
 			t.Errorf("attaching a filtered repository: %d %v", st, prob)
 		}
 
@@ -144,16 +107,16 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 			t.Fatalf("the first discovery spent %d rate-limit points; the probe is not counting", used)
 		}
 		var job api.Job
-		e.mustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
+		e.MustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
 		if got := h.fake.RateLimitUsed("user:octo"); got != used {
 			t.Errorf("an unchanged refresh spent %d rate-limit points", got-used)
 		}
 
 		// Attach: one hook on GitHub with our URL and secret, then a mirror.
-		repo := e.repoByName(in.ID, "octo/app")
-		e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
+		repo := e.RepoByName(in.ID, "octo/app")
+		e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
 		hooks := h.fake.Hooks("octo/app")
 		if len(hooks) != 1 || hooks[0].URL != in.WebhookURL || !hooks[0].Active || hooks[0].Secret == "" {
 			t.Fatalf("hooks after attach: %+v (want one to %s)", hooks, in.WebhookURL)
@@ -163,16 +126,16 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 				t.Errorf("hook lacks event %s: %v", ev, hooks[0].Events)
 			}
 		}
-		eventually(t, 30*time.Second, "first clone", func() bool {
-			repo = e.repoByName(in.ID, "octo/app")
+		forgetest.Eventually(t, 30*time.Second, "first clone", func() bool {
+			repo = e.RepoByName(in.ID, "octo/app")
 			return repo.Mirror != nil && repo.Mirror.Status == "ready"
 		})
 		if repo.Mirror.Head != app.Branches["main"] {
 			t.Errorf("mirror head %s, want %s", repo.Mirror.Head, app.Branches["main"])
 		}
 		// Attaching again changes nothing on GitHub.
-		e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
+		e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
 		if again := h.fake.Hooks("octo/app"); len(again) != 1 || again[0].ID != hooks[0].ID {
 			t.Fatalf("hooks after attaching twice: %+v", again)
 		}
@@ -181,20 +144,20 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		work := gittest.CloneWork(t, h.fake.URL+"/octo/app.git", gittest.BasicAuth("x-access-token", pat))
 		sha := gittest.Commit(t, work, "feature.txt", "new\n", "add a feature")
 		gittest.Push(t, work, gittest.BasicAuth("x-access-token", pat), "main")
-		eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
-			ok, _ := e.app.Mirrors.HasCommit(context.Background(), repo.ID, sha)
+		forgetest.Eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
+			ok, _ := e.App.Mirrors.HasCommit(context.Background(), repo.ID, sha)
 			return ok
 		})
 		var evs api.List[map[string]any]
-		e.mustCall("GET", "/api/v1/events?type=dev.forgeway.push&integration="+in.ID, nil, &evs, 200)
+		e.MustCall("GET", "/api/v1/events?type=dev.forgeway.push&integration="+in.ID, nil, &evs, 200)
 		if len(evs.Items) != 1 || jsonPath(evs.Items[0], "data.after") != sha || evs.Items[0]["subject"] != "refs/heads/main" {
 			t.Fatalf("push events: %s", fmtJSON(evs.Items))
 		}
 
 		// A hook deleted behind our back is re-created by reconciliation.
 		deleteHook(t, h, pat, "octo/app", hooks[0].ID)
-		e.mustCall("POST", "/api/v1/integrations/"+in.ID+"/reconcile", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
+		e.MustCall("POST", "/api/v1/integrations/"+in.ID+"/reconcile", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
 		if again := h.fake.Hooks("octo/app"); len(again) != 1 || again[0].URL != in.WebhookURL {
 			t.Fatalf("hooks after reconciliation: %+v", again)
 		}
@@ -202,14 +165,14 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		// A rename keeps the catalog entry; a deleted repository leaves the catalog.
 		h.fake.RenameRepository("octo/repo-0001", "renamed")
 		h.fake.DeleteRepository("octo/repo-0002")
-		before := e.repoByName(in.ID, "octo/repo-0001")
-		e.mustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
-		after := e.repoByName(in.ID, "octo/renamed")
+		before := e.RepoByName(in.ID, "octo/repo-0001")
+		e.MustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
+		after := e.RepoByName(in.ID, "octo/renamed")
 		if after.ID != before.ID {
 			t.Errorf("rename made a new entry: %s → %s", before.ID, after.ID)
 		}
-		for _, r := range e.repos(in.ID, "") {
+		for _, r := range e.Repos(in.ID, "") {
 			if r.FullName == "octo/repo-0002" || r.FullName == "octo/repo-0001" {
 				t.Errorf("%s still in the catalog", r.FullName)
 			}
@@ -218,9 +181,9 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		// Rotating the webhook secret gives the hook on GitHub the new secret, then ends the
 		// rotation: deliveries signed with the old secret are refused.
 		var rotating api.Integration
-		e.mustCall("PATCH", "/api/v1/integrations/"+in.ID, map[string]any{"rotate_webhook_secret": "rotated-secret"}, &rotating, 200)
-		eventually(t, 30*time.Second, "rotation finished", func() bool {
-			e.mustCall("GET", "/api/v1/integrations/"+in.ID, nil, &rotating, 200)
+		e.MustCall("PATCH", "/api/v1/integrations/"+in.ID, map[string]any{"rotate_webhook_secret": "rotated-secret"}, &rotating, 200)
+		forgetest.Eventually(t, 30*time.Second, "rotation finished", func() bool {
+			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &rotating, 200)
 			return !rotating.Rotating
 		})
 		if hs := h.fake.Hooks("octo/app"); len(hs) != 1 || hs[0].Secret != "rotated-secret" {
@@ -232,16 +195,16 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		}
 
 		// Detach removes the hook and the mirror; detaching again is not an error.
-		e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/detach", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
+		e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/detach", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
 		if left := h.fake.Hooks("octo/app"); len(left) != 0 {
 			t.Fatalf("hooks after detach: %+v", left)
 		}
-		if e.app.Mirrors.Exists(repo.ID) {
+		if e.App.Mirrors.Exists(repo.ID) {
 			t.Error("mirror left after detach")
 		}
-		e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/detach", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
+		e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/detach", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
 	})
 }
 

@@ -14,17 +14,18 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/gittest"
 )
 
 // browser follows what a person's browser does: GETs without the API token, no redirects.
 func (e *env) browser(rawURL string) (int, http.Header, string) {
-	e.t.Helper()
+	e.T.Helper()
 	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Get(rawURL)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -52,14 +53,14 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		e := start(t, eng)
 
 		var in api.Integration
-		e.mustCall("POST", "/api/v1/integrations", map[string]any{
+		e.MustCall("POST", "/api/v1/integrations", map[string]any{
 			"kind": "github", "name": "acme app", "base_url": h.fake.URL,
 			"settings": map[string]string{"auth": "manifest", "organization": "acme", "app_slug": "forgeway-acme"},
 		}, &in, http.StatusCreated)
 
 		// 1. The manifest form, posted by the browser to GitHub.
 		var flow api.AppFlow
-		e.mustCall("GET", "/api/v1/integrations/"+in.ID+"/github/manifest", nil, &flow, 200)
+		e.MustCall("GET", "/api/v1/integrations/"+in.ID+"/github/manifest", nil, &flow, 200)
 		status, _, page := e.browser(flow.URL)
 		if status != 200 {
 			t.Fatalf("manifest page: %d %s", status, page)
@@ -74,7 +75,7 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		if err := json.Unmarshal([]byte(manifest), &m); err != nil {
 			t.Fatalf("manifest: %v", err)
 		}
-		if jsonPath(m, "hook_attributes.url") != e.url+"/webhooks/github" || m["redirect_url"] != e.url+"/callback/github" || m["request_oauth_on_install"] != true {
+		if jsonPath(m, "hook_attributes.url") != e.URL+"/webhooks/github" || m["redirect_url"] != e.URL+"/callback/github" || m["request_oauth_on_install"] != true {
 			t.Fatalf("manifest: %s", manifest)
 		}
 		// 2. GitHub creates the App and sends the browser back with a code.
@@ -82,7 +83,7 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		status, _, page = e.browser(e.url + "/callback/github?code=" + code + "&state=" + au.Query().Get("state"))
+		status, _, page = e.browser(e.URL + "/callback/github?code=" + code + "&state=" + au.Query().Get("state"))
 		if status != 200 || !strings.Contains(page, "App created") {
 			t.Fatalf("manifest callback: %d %s", status, page)
 		}
@@ -90,12 +91,12 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		if !ok {
 			t.Fatal("the fake has no App from the manifest")
 		}
-		e.mustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
+		e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
 		if in.Settings["auth"] != "app" || in.Settings["app_id"] != fmt.Sprint(app.ID) || !contains(in.Secrets, "private_key") || in.Status != "installing" {
 			t.Fatalf("integration after the conversion: %+v", in)
 		}
 		// The same code cannot be used twice, nor the state.
-		if status, _, _ := e.browser(e.url + "/callback/github?code=" + code + "&state=" + au.Query().Get("state")); status != 400 {
+		if status, _, _ := e.browser(e.URL + "/callback/github?code=" + code + "&state=" + au.Query().Get("state")); status != 400 {
 			t.Errorf("replayed callback: %d", status)
 		}
 		// 3. Install: Forgeway's link redirects to the App's installation page.
@@ -107,43 +108,43 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		}
 		inst := h.fake.AddInstallation(githubfake.Installation{AppID: app.ID, Account: "acme"})
 		oauth := h.fake.IssueOAuthCode(app.ID, "octo")
-		status, _, page = e.browser(fmt.Sprintf("%s/callback/github?installation_id=%d&setup_action=install&code=%s&state=%s", e.url, inst.ID, oauth, loc.Query().Get("state")))
+		status, _, page = e.browser(fmt.Sprintf("%s/callback/github?installation_id=%d&setup_action=install&code=%s&state=%s", e.URL, inst.ID, oauth, loc.Query().Get("state")))
 		if status != 200 || !strings.Contains(page, "octo") {
 			t.Fatalf("setup callback: %d %s", status, page)
 		}
 		var cred api.Credential
-		e.mustCall("GET", "/api/v1/users/octo/credentials/"+in.ID, nil, &cred, 200)
+		e.MustCall("GET", "/api/v1/users/octo/credentials/"+in.ID, nil, &cred, 200)
 		if !cred.Set || cred.Login != "octo" || cred.ExpiresAt == nil {
 			t.Fatalf("installing person's credential: %+v", cred)
 		}
 		// 4. Discovery through the installation.
-		eventually(t, 30*time.Second, "discovery through the installation", func() bool { return len(e.repos(in.ID, "")) == 4 })
-		e.mustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
-		if in.Status != "active" || len(in.Installations) != 1 || in.Installations[0].ID != fmt.Sprint(inst.ID) || in.AppWebhookURL != e.url+"/webhooks/github" {
+		forgetest.Eventually(t, 30*time.Second, "discovery through the installation", func() bool { return len(e.Repos(in.ID, "")) == 4 })
+		e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
+		if in.Status != "active" || len(in.Installations) != 1 || in.Installations[0].ID != fmt.Sprint(inst.ID) || in.AppWebhookURL != e.URL+"/webhooks/github" {
 			t.Fatalf("integration after installation: %+v", in)
 		}
-		repo := e.repoByName(in.ID, "acme/app")
+		repo := e.RepoByName(in.ID, "acme/app")
 		if repo.Installation != fmt.Sprint(inst.ID) {
 			t.Errorf("repository installation %q", repo.Installation)
 		}
 		// 5. Attach: no repository hook (the App's webhook serves), a mirror through an
 		// installation token.
 		var job api.Job
-		e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
-		e.waitJob(job)
+		e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
+		e.WaitJob(job)
 		if hooks := h.fake.Hooks("acme/app"); len(hooks) != 0 {
 			t.Errorf("an App integration created repository hooks: %+v", hooks)
 		}
-		eventually(t, 30*time.Second, "first clone", func() bool {
-			repo = e.repoByName(in.ID, "acme/app")
+		forgetest.Eventually(t, 30*time.Second, "first clone", func() bool {
+			repo = e.RepoByName(in.ID, "acme/app")
 			return repo.Mirror != nil && repo.Mirror.Status == "ready"
 		})
 		// A push: GitHub delivers to the App's webhook; Forgeway finds the integration by App id.
 		work := gittest.CloneWork(t, h.fake.URL+"/acme/app.git", gittest.BasicAuth("x-access-token", h.fake.IssuePAT(githubfake.PAT{Login: "octo"})))
 		sha := gittest.Commit(t, work, "app.txt", "v2\n", "change the app")
 		gittest.Push(t, work, gittest.BasicAuth("x-access-token", h.fake.IssuePAT(githubfake.PAT{Login: "octo"})), "main")
-		eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
-			ok, _ := e.app.Mirrors.HasCommit(context.Background(), repo.ID, sha)
+		forgetest.Eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
+			ok, _ := e.App.Mirrors.HasCommit(context.Background(), repo.ID, sha)
 			return ok
 		})
 		// 6. Installation suspended and unsuspended on GitHub.
@@ -157,14 +158,14 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		}
 		h.fake.SuspendInstallation(inst.ID, true)
 		deliverInstallation("suspend")
-		eventually(t, 20*time.Second, "integration suspended", func() bool {
-			e.mustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
+		forgetest.Eventually(t, 20*time.Second, "integration suspended", func() bool {
+			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
 			return in.Status == "suspended"
 		})
 		h.fake.SuspendInstallation(inst.ID, false)
 		deliverInstallation("unsuspend")
-		eventually(t, 20*time.Second, "integration active again", func() bool {
-			e.mustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
+		forgetest.Eventually(t, 20*time.Second, "integration active again", func() bool {
+			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
 			return in.Status == "active"
 		})
 		// 7. The person revokes the App's authorization: their credential goes.
@@ -172,12 +173,12 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		if err != nil || len(ds) != 1 || ds[0].Status != http.StatusAccepted {
 			t.Fatalf("deliver revocation: %+v %v", ds, err)
 		}
-		eventually(t, 20*time.Second, "credential deleted", func() bool {
-			e.mustCall("GET", "/api/v1/users/octo/credentials/"+in.ID, nil, &cred, 200)
+		forgetest.Eventually(t, 20*time.Second, "credential deleted", func() bool {
+			e.MustCall("GET", "/api/v1/users/octo/credentials/"+in.ID, nil, &cred, 200)
 			return !cred.Set
 		})
 		var evs api.List[map[string]any]
-		e.mustCall("GET", "/api/v1/events?type=dev.forgeway.installation.&integration="+in.ID, nil, &evs, 200)
+		e.MustCall("GET", "/api/v1/events?type=dev.forgeway.installation.&integration="+in.ID, nil, &evs, 200)
 		var types []string
 		for _, ev := range evs.Items {
 			types = append(types, ev["type"].(string))
@@ -187,22 +188,22 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		}
 		// 8. Installation deleted: its repositories leave the catalog.
 		deliverInstallation("deleted")
-		eventually(t, 20*time.Second, "repositories removed with the installation", func() bool {
-			return len(e.repos(in.ID, "")) == 0
+		forgetest.Eventually(t, 20*time.Second, "repositories removed with the installation", func() bool {
+			return len(e.Repos(in.ID, "")) == 0
 		})
-		if e.app.Mirrors.Exists(repo.ID) {
+		if e.App.Mirrors.Exists(repo.ID) {
 			t.Error("the mirror of a repository the installation lost is still there")
 		}
 
 		// A wrong App id is diagnosed: GitHub refuses the App's JWT.
 		var wrong api.Integration
-		e.mustCall("POST", "/api/v1/integrations", map[string]any{
+		e.MustCall("POST", "/api/v1/integrations", map[string]any{
 			"kind": "github", "base_url": h.fake.URL, "discover": false,
 			"settings": map[string]string{"auth": "app", "app_id": fmt.Sprint(app.ID + 1000)},
 			"secrets":  map[string]string{"private_key": app.PrivateKeyPEM()},
 		}, &wrong, http.StatusCreated)
 		var diag api.Diagnosis
-		e.mustCall("POST", "/api/v1/integrations/"+wrong.ID+"/test", nil, &diag, 200)
+		e.MustCall("POST", "/api/v1/integrations/"+wrong.ID+"/test", nil, &diag, 200)
 		failed := false
 		for _, c := range diag.Checks {
 			if !c.OK && c.Hint != "" && strings.Contains(strings.ToLower(c.Detail+c.Hint), "app") {

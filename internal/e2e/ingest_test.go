@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 )
 
 const hookSecret = "It's a Secret to Everybody"
@@ -38,7 +39,7 @@ func sign(secret string, body []byte) string {
 // githubTokenIntegration creates a token integration whose host is unreachable (ingest and
 // processing need no host).
 func (e *env) githubTokenIntegration(extra map[string]any) string {
-	e.t.Helper()
+	e.T.Helper()
 	no := false
 	body := map[string]any{
 		"kind": "github", "name": "test", "base_url": "http://127.0.0.1:1",
@@ -49,7 +50,7 @@ func (e *env) githubTokenIntegration(extra map[string]any) string {
 		body[k] = v
 	}
 	var out api.Integration
-	e.mustCall("POST", "/api/v1/integrations", body, &out, http.StatusCreated)
+	e.MustCall("POST", "/api/v1/integrations", body, &out, http.StatusCreated)
 	return out.ID
 }
 
@@ -60,8 +61,8 @@ type delivery struct {
 }
 
 func (e *env) post(path string, d delivery) (int, map[string]any) {
-	e.t.Helper()
-	req, _ := http.NewRequest("POST", e.url+path, bytes.NewReader(d.body))
+	e.T.Helper()
+	req, _ := http.NewRequest("POST", e.URL+path, bytes.NewReader(d.body))
 	ct := d.contentType
 	if ct == "" {
 		ct = "application/json"
@@ -80,32 +81,32 @@ func (e *env) post(path string, d delivery) (int, map[string]any) {
 	for k, v := range d.extra {
 		req.Header.Set(k, v)
 	}
-	resp, err := e.http.Do(req)
+	resp, err := e.HTTP.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
 	if resp.StatusCode >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
-		e.t.Errorf("%d answer is %q, not problem+json: %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+		e.T.Errorf("%d answer is %q, not problem+json: %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	}
 	return resp.StatusCode, out
 }
 
 func (e *env) deliveries(integration string) []api.Delivery {
 	var out api.List[api.Delivery]
-	e.mustCall("GET", "/api/v1/deliveries?integration="+integration, nil, &out, 200)
+	e.MustCall("GET", "/api/v1/deliveries?integration="+integration, nil, &out, 200)
 	return out.Items
 }
 
 // waitDelivery waits until a delivery is no longer "received" and returns it in full.
 func (e *env) waitDelivery(id string) api.Delivery {
-	e.t.Helper()
+	e.T.Helper()
 	var d api.Delivery
-	eventually(e.t, 20*time.Second, "delivery "+id+" processed", func() bool {
-		e.mustCall("GET", "/api/v1/deliveries/"+id, nil, &d, 200)
+	forgetest.Eventually(e.T, 20*time.Second, "delivery "+id+" processed", func() bool {
+		e.MustCall("GET", "/api/v1/deliveries/"+id, nil, &d, 200)
 		return d.Status != "received"
 	})
 	return d
@@ -162,7 +163,7 @@ func TestIngestRejectsBadInput(t *testing.T) {
 			t.Fatalf("%d deliveries stored after only bad input", n)
 		}
 		var m map[string]any
-		e.mustCall("GET", "/api/v1/events?integration="+id, nil, &m, 200)
+		e.MustCall("GET", "/api/v1/events?integration="+id, nil, &m, 200)
 		if items := m["items"].([]any); len(items) != 0 {
 			t.Fatalf("events written for bad input: %v", items)
 		}
@@ -202,24 +203,24 @@ func TestIngestDeduplicatesAndIgnores(t *testing.T) {
 	}
 	// Replay through the API processes again without a second event.
 	var job api.Job
-	e.mustCall("POST", "/api/v1/deliveries/"+processed.ID+"/replay", nil, &job, http.StatusAccepted)
-	eventually(t, 20*time.Second, "replay job done", func() bool {
-		e.mustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &job, 200)
+	e.MustCall("POST", "/api/v1/deliveries/"+processed.ID+"/replay", nil, &job, http.StatusAccepted)
+	forgetest.Eventually(t, 20*time.Second, "replay job done", func() bool {
+		e.MustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &job, 200)
 		return job.State == "completed"
 	})
 	var evs api.List[map[string]any]
-	e.mustCall("GET", "/api/v1/events?integration="+id, nil, &evs, 200)
+	e.MustCall("GET", "/api/v1/events?integration="+id, nil, &evs, 200)
 	if len(evs.Items) != 1 {
 		t.Fatalf("%d events after replay, want 1", len(evs.Items))
 	}
 	// The stored delivery keeps the headers that matter and the raw body, byte for byte.
-	e.mustCall("GET", "/api/v1/deliveries/"+processed.ID, nil, &processed, 200)
+	e.MustCall("GET", "/api/v1/deliveries/"+processed.ID, nil, &processed, 200)
 	if processed.Headers["X-Github-Delivery"][0] != d.id {
 		t.Errorf("stored headers: %v", processed.Headers)
 	}
-	req, _ := http.NewRequest("GET", e.url+"/api/v1/deliveries/"+processed.ID+"/body", nil)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	resp, err := e.http.Do(req)
+	req, _ := http.NewRequest("GET", e.URL+"/api/v1/deliveries/"+processed.ID+"/body", nil)
+	req.Header.Set("Authorization", "Bearer "+e.Token)
+	resp, err := e.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,13 +242,13 @@ func TestIngestRotationAndFormBodies(t *testing.T) {
 	}
 	// A token integration with no hook on the host to update finishes its rotation at once:
 	// the new secret is accepted, and soon the old one no longer.
-	e.mustCall("PATCH", "/api/v1/integrations/"+id, map[string]any{"rotate_webhook_secret": "new-secret"}, nil, 200)
+	e.MustCall("PATCH", "/api/v1/integrations/"+id, map[string]any{"rotate_webhook_secret": "new-secret"}, nil, 200)
 	if st := post(path, "new-secret"); st != 202 {
 		t.Fatalf("new secret during rotation: %d", st)
 	}
-	eventually(t, 20*time.Second, "rotation to finish", func() bool { return post(path, hookSecret) == 401 })
+	forgetest.Eventually(t, 20*time.Second, "rotation to finish", func() bool { return post(path, hookSecret) == 401 })
 	var in api.Integration
-	e.mustCall("GET", "/api/v1/integrations/"+id, nil, &in, 200)
+	e.MustCall("GET", "/api/v1/integrations/"+id, nil, &in, 200)
 	if in.Rotating {
 		t.Error("integration still rotating after its rotation job")
 	}
@@ -257,19 +258,19 @@ func TestIngestRotationAndFormBodies(t *testing.T) {
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
 	var app api.Integration
-	e.mustCall("POST", "/api/v1/integrations", map[string]any{
+	e.MustCall("POST", "/api/v1/integrations", map[string]any{
 		"kind": "github", "base_url": "http://127.0.0.1:1", "discover": false, "webhook_secret": hookSecret,
 		"settings": map[string]string{"auth": "app", "app_id": "4242"}, "secrets": map[string]string{"private_key": pemKey},
 	}, &app, http.StatusCreated)
 	appPath := "/webhooks/github/" + app.ID
 	var rotated api.Integration
-	e.mustCall("PATCH", "/api/v1/integrations/"+app.ID, map[string]any{"rotate_webhook_secret": "app-secret-2"}, &rotated, 200)
+	e.MustCall("PATCH", "/api/v1/integrations/"+app.ID, map[string]any{"rotate_webhook_secret": "app-secret-2"}, &rotated, 200)
 	if !rotated.Rotating {
 		t.Fatal("App integration not rotating after rotate_webhook_secret")
 	}
-	eventually(t, 20*time.Second, "the rotation job to run", func() bool {
+	forgetest.Eventually(t, 20*time.Second, "the rotation job to run", func() bool {
 		var jobs api.List[api.Job]
-		e.mustCall("GET", "/api/v1/jobs?kind=hooks.rotate&state=completed", nil, &jobs, 200)
+		e.MustCall("GET", "/api/v1/jobs?kind=hooks.rotate&state=completed", nil, &jobs, 200)
 		return len(jobs.Items) >= 2
 	})
 	for _, secret := range []string{hookSecret, "app-secret-2"} {
@@ -277,7 +278,7 @@ func TestIngestRotationAndFormBodies(t *testing.T) {
 			t.Fatalf("App rotation, secret %q: %d", secret, st)
 		}
 	}
-	e.mustCall("PATCH", "/api/v1/integrations/"+app.ID, map[string]any{"finish_rotation": true}, nil, 200)
+	e.MustCall("PATCH", "/api/v1/integrations/"+app.ID, map[string]any{"finish_rotation": true}, nil, 200)
 	if st := post(appPath, hookSecret); st != 401 {
 		t.Fatalf("old secret after the rotation: %d, want 401", st)
 	}

@@ -19,7 +19,7 @@ var updateOpenAPI = flag.Bool("update-openapi", false, "rewrite api/openapi.json
 // OpenAPI document it serves, and that the copy kept in the repository is current.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	e := start(t, engines(t)[0])
-	resp, err := http.Get(e.url + "/api/v1/openapi.json")
+	resp, err := http.Get(e.URL + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	}
 	// Every route the server registers (the API's table, the webhooks, operations).
 	var registered []string
-	for _, rt := range e.app.API.Routes() {
+	for _, rt := range e.App.API.Routes() {
 		registered = append(registered, rt.Method+" "+rt.Path)
 	}
 	for _, r := range registered {
@@ -53,8 +53,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		// The route answers something other than the catch-all 404 for unknown endpoints.
 		method, path, _ := strings.Cut(r, " ")
 		path = regexp.MustCompile(`\{[a-z_]+\}`).ReplaceAllString(path, "x")
-		req, _ := http.NewRequest(method, e.url+path, nil)
-		resp, err := e.http.Do(req)
+		req, _ := http.NewRequest(method, e.URL+path, nil)
+		resp, err := e.HTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

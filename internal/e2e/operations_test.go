@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/server"
 )
@@ -29,32 +30,32 @@ func TestDiscoverySurvivesHostErrors(t *testing.T) {
 	h.fake.AddRepositories("octo", 250)
 	e := start(t, engines(t)[0])
 	var in api.Integration
-	e.mustCall("POST", "/api/v1/integrations", map[string]any{
+	e.MustCall("POST", "/api/v1/integrations", map[string]any{
 		"kind": "github", "base_url": h.fake.URL, "settings": map[string]string{"auth": "token"}, "secrets": map[string]string{"token": pat},
 	}, &in, http.StatusCreated)
-	eventually(t, 30*time.Second, "first discovery", func() bool { return len(e.repos(in.ID, "")) == 250 })
+	forgetest.Eventually(t, 30*time.Second, "first discovery", func() bool { return len(e.Repos(in.ID, "")) == 250 })
 
 	h.fake.AddRepository(githubfake.Repo{FullName: "octo/zzz-new"}) // changes every page's ETag
 	for range 6 {
 		h.fake.FailNext("/user/repos?page=2", http.StatusBadGateway, nil)
 	}
 	var job api.Job
-	e.mustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
-	eventually(t, 30*time.Second, "the failed attempt to be recorded", func() bool {
-		e.mustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &job, 200)
+	e.MustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
+	forgetest.Eventually(t, 30*time.Second, "the failed attempt to be recorded", func() bool {
+		e.MustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &job, 200)
 		return job.LastError != "" || job.State == "completed"
 	})
-	if n := len(e.repos(in.ID, "")); n < 250 {
+	if n := len(e.Repos(in.ID, "")); n < 250 {
 		t.Fatalf("a failed listing removed repositories: %d left", n)
 	}
 	if !strings.Contains(job.LastError, "502") {
 		t.Errorf("job error %q does not say what GitHub answered", job.LastError)
 	}
-	job = e.waitJob(job)
+	job = e.WaitJob(job)
 	if job.Attempt < 2 {
 		t.Errorf("job completed in %d attempts; the first should have failed", job.Attempt)
 	}
-	if n := len(e.repos(in.ID, "")); n != 251 {
+	if n := len(e.Repos(in.ID, "")); n != 251 {
 		t.Errorf("%d repositories after the retry, want 251", n)
 	}
 }
@@ -70,57 +71,57 @@ func TestActAsPersonAndPush(t *testing.T) {
 	h.fake.AddCollaborator("octo/app", "mona", "push")
 	e := start(t, engines(t)[0])
 	var in api.Integration
-	e.mustCall("POST", "/api/v1/integrations", map[string]any{
+	e.MustCall("POST", "/api/v1/integrations", map[string]any{
 		"kind": "github", "base_url": h.fake.URL, "settings": map[string]string{"auth": "token"}, "secrets": map[string]string{"token": pat},
 	}, &in, http.StatusCreated)
-	eventually(t, 30*time.Second, "discovery", func() bool { return len(e.repos(in.ID, "")) == 1 })
-	repo := e.repoByName(in.ID, "octo/app")
+	forgetest.Eventually(t, 30*time.Second, "discovery", func() bool { return len(e.Repos(in.ID, "")) == 1 })
+	repo := e.RepoByName(in.ID, "octo/app")
 
 	// Without a stored credential, acting as mona is refused with what to do.
 	var prob map[string]any
-	if st := e.call("POST", "/api/v1/repositories/"+repo.ID+"/branches", map[string]any{"name": "feature", "user": "mona"}, &prob); st != http.StatusConflict || prob["hint"] == nil {
+	if st := e.Call("POST", "/api/v1/repositories/"+repo.ID+"/branches", map[string]any{"name": "feature", "user": "mona"}, &prob); st != http.StatusConflict || prob["hint"] == nil {
 		t.Fatalf("acting without a credential: %d %v", st, prob)
 	}
 	monaToken := h.fake.IssuePAT(githubfake.PAT{Login: "mona"})
-	e.mustCall("PUT", "/api/v1/users/mona/credentials/"+in.ID, map[string]any{"token": monaToken, "login": "mona"}, nil, 200)
+	e.MustCall("PUT", "/api/v1/users/mona/credentials/"+in.ID, map[string]any{"token": monaToken, "login": "mona"}, nil, 200)
 	var ref map[string]any
-	e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/branches", map[string]any{"name": "feature", "user": "mona"}, &ref, http.StatusCreated)
+	e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/branches", map[string]any{"name": "feature", "user": "mona"}, &ref, http.StatusCreated)
 	if ref["name"] != "refs/heads/feature" || ref["sha"] != hosted.Branches["main"] {
 		t.Errorf("branch: %v", ref)
 	}
 	// GitHub refuses a pull request with nothing in it; the caller hears why.
-	if st := e.call("POST", "/api/v1/repositories/"+repo.ID+"/pulls", map[string]any{"title": "Empty", "source": "feature", "user": "mona"}, &prob); st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(prob["detail"]), "No commits") {
+	if st := e.Call("POST", "/api/v1/repositories/"+repo.ID+"/pulls", map[string]any{"title": "Empty", "source": "feature", "user": "mona"}, &prob); st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(prob["detail"]), "No commits") {
 		t.Fatalf("empty pull request: %d %v", st, prob)
 	}
 	h.fake.SetBranch("octo/app", "feature", "1111111111111111111111111111111111111111")
 	var pr map[string]any
-	e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/pulls", map[string]any{"title": "A feature", "source": "feature", "user": "mona"}, &pr, http.StatusCreated)
+	e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/pulls", map[string]any{"title": "A feature", "source": "feature", "user": "mona"}, &pr, http.StatusCreated)
 	prs := h.fake.PullRequests("octo/app")
 	if len(prs) != 1 || prs[0].Author != "mona" || prs[0].Base != "main" || prs[0].Head != "feature" {
 		t.Fatalf("pull requests on GitHub: %+v (answer %v)", prs, pr)
 	}
 	for _, bad := range []map[string]any{{"name": "bad..name"}, {"name": "-x"}, {"name": "ok", "sha": "nothex"}} {
-		if st := e.call("POST", "/api/v1/repositories/"+repo.ID+"/branches", bad, nil); st != http.StatusUnprocessableEntity {
+		if st := e.Call("POST", "/api/v1/repositories/"+repo.ID+"/branches", bad, nil); st != http.StatusUnprocessableEntity {
 			t.Errorf("branch %v: %d", bad, st)
 		}
 	}
 
 	// Push a ref from the mirror back to GitHub.
 	var job api.Job
-	e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
-	e.waitJob(job)
-	eventually(t, 30*time.Second, "mirror", func() bool { return e.app.Mirrors.Exists(repo.ID) })
-	eventually(t, 30*time.Second, "first clone", func() bool {
-		r := e.repoByName(in.ID, "octo/app")
+	e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
+	e.WaitJob(job)
+	forgetest.Eventually(t, 30*time.Second, "mirror", func() bool { return e.App.Mirrors.Exists(repo.ID) })
+	forgetest.Eventually(t, 30*time.Second, "first clone", func() bool {
+		r := e.RepoByName(in.ID, "octo/app")
 		return r.Mirror != nil && r.Mirror.Status == "ready"
 	})
-	e.mustCall("POST", "/api/v1/repositories/"+repo.ID+"/push", map[string]any{"refspecs": []string{"refs/heads/main:refs/heads/copy"}}, &job, http.StatusAccepted)
-	e.waitJob(job)
+	e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/push", map[string]any{"refspecs": []string{"refs/heads/main:refs/heads/copy"}}, &job, http.StatusAccepted)
+	e.WaitJob(job)
 	out, err := exec.Command("git", "--git-dir", h.root+"/octo/app.git", "rev-parse", "refs/heads/copy").Output()
 	if err != nil || strings.TrimSpace(string(out)) != hosted.Branches["main"] {
 		t.Errorf("pushed ref on the server: %q %v", out, err)
 	}
-	if st := e.call("POST", "/api/v1/repositories/"+repo.ID+"/push", map[string]any{"refspecs": []string{"--force"}}, nil); st != http.StatusUnprocessableEntity {
+	if st := e.Call("POST", "/api/v1/repositories/"+repo.ID+"/push", map[string]any{"refspecs": []string{"--force"}}, nil); st != http.StatusUnprocessableEntity {
 		t.Errorf("a refspec that is an option: %d", st)
 	}
 }
@@ -130,7 +131,7 @@ func TestActAsPersonAndPush(t *testing.T) {
 func TestOperationsEndpoints(t *testing.T) {
 	e := start(t, engines(t)[0])
 	for _, p := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get(e.url + p)
+		resp, err := http.Get(e.URL + p)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %v %v", p, resp, err)
 		}
@@ -140,8 +141,8 @@ func TestOperationsEndpoints(t *testing.T) {
 
 	// The stream: events committed after the client connected arrive, with the log position
 	// as the SSE id.
-	req, _ := http.NewRequest("GET", e.url+"/api/v1/events/stream?integration="+id, nil)
-	req.Header.Set("Authorization", "Bearer "+e.token)
+	req, _ := http.NewRequest("GET", e.URL+"/api/v1/events/stream?integration="+id, nil)
+	req.Header.Set("Authorization", "Bearer "+e.Token)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
@@ -175,7 +176,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	}
 
 	// Metrics name what an operator watches.
-	mresp, err := http.Get(e.url + "/metrics")
+	mresp, err := http.Get(e.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	} {
 		if name == "forgeway_webhook_verification_failures_total" {
 			e.post("/webhooks/github/"+id, delivery{event: "ping", id: "bad", body: ping, signature: sign("wrong", ping)})
-			raw = metrics(t, e.url)
+			raw = metrics(t, e.URL)
 		}
 		if !strings.Contains(string(raw), name) {
 			t.Errorf("/metrics lacks %s", name)
@@ -214,7 +215,7 @@ func TestAdminTokenBootstrap(t *testing.T) {
 	dir := t.TempDir()
 	startOnce := func(env map[string]string) string {
 		var out strings.Builder
-		app, err := server.New(ctx, loadConfig(t, env, "--data-dir", dir, "--log-level", "error"), server.Options{Out: &out, Logger: testLogger(t)})
+		app, err := server.New(ctx, loadConfig(t, env, "--data-dir", dir, "--log-level", "error"), server.Options{Out: &out, Logger: forgetest.TestLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +240,7 @@ func TestAdminTokenBootstrap(t *testing.T) {
 		t.Fatalf("second start printed a token: %q", again)
 	}
 	startOnce(map[string]string{"FORGEWAY_ADMIN_TOKEN": "fwt_operatorchosen"})
-	app, err := server.New(ctx, loadConfig(t, nil, "--data-dir", dir, "--log-level", "error"), server.Options{Logger: testLogger(t)})
+	app, err := server.New(ctx, loadConfig(t, nil, "--data-dir", dir, "--log-level", "error"), server.Options{Logger: forgetest.TestLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

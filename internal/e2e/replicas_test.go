@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/store"
 	"github.com/forgeway/forgeway/internal/store/storetest"
 )
@@ -31,8 +32,8 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 	procEnv := []string{"FORGEWAY_DATABASE_URL=" + dsn, "FORGEWAY_SECRET_KEY=" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
 	a := startProcess(t, bin, t.TempDir(), freeAddr(t), token, append(procEnv, "FORGEWAY_INSTANCE_ID=replica-a")...)
 	b := startProcess(t, bin, t.TempDir(), freeAddr(t), token, append(procEnv, "FORGEWAY_INSTANCE_ID=replica-b")...)
-	ea := &env{t: t, url: a.url, token: token, http: &http.Client{Timeout: 10 * time.Second}}
-	eb := &env{t: t, url: b.url, token: token, http: &http.Client{Timeout: 10 * time.Second}}
+	ea := newEnv(t, a.URL, token)
+	eb := newEnv(t, b.URL, token)
 	id := ea.githubTokenIntegration(nil)
 	body := corpusFile(t, "github", "push.json")
 	sig := sign(hookSecret, body)
@@ -56,9 +57,9 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	eventually(t, 60*time.Second, "every delivery processed", func() bool {
+	forgetest.Eventually(t, 60*time.Second, "every delivery processed", func() bool {
 		var page api.List[api.Delivery]
-		eb.mustCall("GET", "/api/v1/deliveries?status=received&integration="+id, nil, &page, 200)
+		eb.MustCall("GET", "/api/v1/deliveries?status=received&integration="+id, nil, &page, 200)
 		return len(page.Items) == 0
 	})
 

@@ -13,6 +13,7 @@ import (
 	"github.com/forgeway/forgeway/internal/cli"
 	"github.com/forgeway/forgeway/internal/config"
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/integrations"
 	"github.com/forgeway/forgeway/internal/secrets"
 	"github.com/forgeway/forgeway/internal/server"
@@ -39,7 +40,7 @@ func TestSecretsRotate(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"--data-dir", dir, "--log-level", "error"}
 	open := func(env map[string]string) (*server.App, error) {
-		return server.New(ctx, loadConfig(t, env, args...), server.Options{Logger: testLogger(t)})
+		return server.New(ctx, loadConfig(t, env, args...), server.Options{Logger: forgetest.TestLogger(t)})
 	}
 	app, err := open(nil)
 	if err != nil {
