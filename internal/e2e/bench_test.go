@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/gittest"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 // BenchmarkP3Discovery lists 10,000 repositories from a fake GitHub that takes 20 ms per
@@ -98,7 +98,7 @@ func BenchmarkP2PushToMirror(b *testing.B) {
 		"secrets": map[string]string{"token": pat}, "webhook_secret": hookSecret,
 	}, &in, http.StatusCreated)
 	var repo api.Repository
-	forgetest.Eventually(e.T, 30*time.Second, "discovery", func() bool {
+	testserver.Eventually(e.T, 30*time.Second, "discovery", func() bool {
 		var l api.List[api.Repository]
 		e.MustCall("GET", "/api/v1/repositories?integration="+in.ID, nil, &l, 200)
 		if len(l.Items) == 1 {
@@ -109,7 +109,7 @@ func BenchmarkP2PushToMirror(b *testing.B) {
 	var job api.Job
 	e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
 	e.WaitJob(job)
-	forgetest.Eventually(e.T, 30*time.Second, "first clone", func() bool {
+	testserver.Eventually(e.T, 30*time.Second, "first clone", func() bool {
 		ok, _ := e.App.Mirrors.HasCommit(context.Background(), repo.ID, sha)
 		return ok
 	})

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 // buildBinary builds cmd/forgeway once for the test.
@@ -63,7 +63,7 @@ func startProcess(t *testing.T, bin, dataDir, addr, token string, extraEnv ...st
 	}
 	p := &process{cmd: cmd, URL: "http://" + addr, log: logf}
 	t.Cleanup(func() { p.kill(); logf.Close() })
-	forgetest.Eventually(t, 30*time.Second, "server ready", func() bool {
+	testserver.Eventually(t, 30*time.Second, "server ready", func() bool {
 		resp, err := http.Get(p.URL + "/readyz")
 		if err != nil {
 			return false
@@ -139,7 +139,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 			}()
 		}
 		// Let deliveries stream in (and processing run) for a while, then kill -9 mid-stream.
-		forgetest.Eventually(t, 30*time.Second, "200 acknowledged deliveries", func() bool {
+		testserver.Eventually(t, 30*time.Second, "200 acknowledged deliveries", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(acked) >= 200
@@ -154,7 +154,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		// Every stored delivery gets processed after the restart.
-		forgetest.Eventually(t, 90*time.Second, "no delivery left unprocessed", func() bool {
+		testserver.Eventually(t, 90*time.Second, "no delivery left unprocessed", func() bool {
 			var page api.List[api.Delivery]
 			e.MustCall("GET", "/api/v1/deliveries?status=received&integration="+id, nil, &page, 200)
 			return len(page.Items) == 0

@@ -4,62 +4,34 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
 	"github.com/forgeway/forgeway/internal/apicheck"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/gittest"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 // loader shares GitHub's API description between the fakes of this test binary.
 var loader = apicheck.NewLoader()
 
-// gitHost is a fake GitHub serving real git for some of its repositories: a push through
-// git http-backend makes the fake deliver the push event GitHub would send.
 type gitHost struct {
-	fake *githubfake.Server
+	fake *githubfake.GitServer
 	root string
-	wg   sync.WaitGroup
 }
 
+// newGitHost is a fake GitHub serving real git: a push through git http-backend makes the
+// fake deliver the push event GitHub would send.
 func newGitHost(t *testing.T) *gitHost {
-	t.Helper()
-	h := &gitHost{root: t.TempDir()}
-	git := gittest.Handler(h.root, gittest.HandlerOptions{OnPush: func(repo string, updates []gittest.RefUpdate) {
-		name := strings.TrimSuffix(strings.TrimPrefix(repo, "/"), ".git")
-		for _, u := range updates {
-			h.wg.Add(1)
-			go func(u gittest.RefUpdate) {
-				defer h.wg.Done()
-				// GitHub delivers after the push is accepted; so does the fake.
-				_, err := h.fake.DeliverPush(context.Background(), name, githubfake.Push{
-					Ref: u.Ref, Before: u.Old, After: u.New,
-					Commits: []githubfake.Commit{{ID: u.New, Message: "pushed through git", AuthorName: "Octo", AuthorEmail: "octo@example.com"}},
-				})
-				if err != nil {
-					t.Errorf("deliver push: %v", err)
-				}
-			}(u)
-		}
-	}})
-	h.fake = githubfake.New(t, githubfake.Options{Git: git, Loader: loader})
-	t.Cleanup(h.wg.Wait)
-	return h
+	g := githubfake.NewGitServer(t, githubfake.Options{Loader: loader})
+	return &gitHost{fake: g, root: g.Root}
 }
 
 // realRepo adds a repository to the fake whose git data is a real bare repository.
 func (h *gitHost) realRepo(t *testing.T, fullName string) githubfake.Repo {
-	t.Helper()
-	bare := gittest.InitBare(t, h.root, fullName+".git")
-	work := gittest.InitWork(t)
-	sha := gittest.Commit(t, work, "README.md", "hello\n", "first commit")
-	gittest.Git(t, work, "push", "--quiet", bare, "main")
-	return h.fake.AddRepository(githubfake.Repo{FullName: fullName, Branches: map[string]string{"main": sha}})
+	return h.fake.AddGitRepository(t, fullName)
 }
 
 // TestGitHubTokenEndToEnd: connect with a personal access token, discover three pages,
@@ -84,7 +56,7 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		}, &in, http.StatusCreated)
 
 		// First discovery: 202 repositories, three pages of 100.
-		forgetest.Eventually(t, 30*time.Second, "discovery", func() bool { return len(e.Repos(in.ID, "")) == 202 })
+		testserver.Eventually(t, 30*time.Second, "discovery", func() bool { return len(e.Repos(in.ID, "")) == 202 })
 		if n := h.fake.RequestCount("/user/repos"); n != 3 {
 			t.Errorf("first discovery made %d listing requests, want 3", n)
 		}
@@ -126,7 +98,7 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 				t.Errorf("hook lacks event %s: %v", ev, hooks[0].Events)
 			}
 		}
-		forgetest.Eventually(t, 30*time.Second, "first clone", func() bool {
+		testserver.Eventually(t, 30*time.Second, "first clone", func() bool {
 			repo = e.RepoByName(in.ID, "octo/app")
 			return repo.Mirror != nil && repo.Mirror.Status == "ready"
 		})
@@ -144,7 +116,7 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		work := gittest.CloneWork(t, h.fake.URL+"/octo/app.git", gittest.BasicAuth("x-access-token", pat))
 		sha := gittest.Commit(t, work, "feature.txt", "new\n", "add a feature")
 		gittest.Push(t, work, gittest.BasicAuth("x-access-token", pat), "main")
-		forgetest.Eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
+		testserver.Eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
 			ok, _ := e.App.Mirrors.HasCommit(context.Background(), repo.ID, sha)
 			return ok
 		})
@@ -182,7 +154,7 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		// rotation: deliveries signed with the old secret are refused.
 		var rotating api.Integration
 		e.MustCall("PATCH", "/api/v1/integrations/"+in.ID, map[string]any{"rotate_webhook_secret": "rotated-secret"}, &rotating, 200)
-		forgetest.Eventually(t, 30*time.Second, "rotation finished", func() bool {
+		testserver.Eventually(t, 30*time.Second, "rotation finished", func() bool {
 			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &rotating, 200)
 			return !rotating.Rotating
 		})

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/gittest"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 // browser follows what a person's browser does: GETs without the API token, no redirects.
@@ -118,7 +118,7 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 			t.Fatalf("installing person's credential: %+v", cred)
 		}
 		// 4. Discovery through the installation.
-		forgetest.Eventually(t, 30*time.Second, "discovery through the installation", func() bool { return len(e.Repos(in.ID, "")) == 4 })
+		testserver.Eventually(t, 30*time.Second, "discovery through the installation", func() bool { return len(e.Repos(in.ID, "")) == 4 })
 		e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
 		if in.Status != "active" || len(in.Installations) != 1 || in.Installations[0].ID != fmt.Sprint(inst.ID) || in.AppWebhookURL != e.URL+"/webhooks/github" {
 			t.Fatalf("integration after installation: %+v", in)
@@ -135,7 +135,7 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		if hooks := h.fake.Hooks("acme/app"); len(hooks) != 0 {
 			t.Errorf("an App integration created repository hooks: %+v", hooks)
 		}
-		forgetest.Eventually(t, 30*time.Second, "first clone", func() bool {
+		testserver.Eventually(t, 30*time.Second, "first clone", func() bool {
 			repo = e.RepoByName(in.ID, "acme/app")
 			return repo.Mirror != nil && repo.Mirror.Status == "ready"
 		})
@@ -143,7 +143,7 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		work := gittest.CloneWork(t, h.fake.URL+"/acme/app.git", gittest.BasicAuth("x-access-token", h.fake.IssuePAT(githubfake.PAT{Login: "octo"})))
 		sha := gittest.Commit(t, work, "app.txt", "v2\n", "change the app")
 		gittest.Push(t, work, gittest.BasicAuth("x-access-token", h.fake.IssuePAT(githubfake.PAT{Login: "octo"})), "main")
-		forgetest.Eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
+		testserver.Eventually(t, 30*time.Second, "mirror to hold the pushed commit", func() bool {
 			ok, _ := e.App.Mirrors.HasCommit(context.Background(), repo.ID, sha)
 			return ok
 		})
@@ -158,13 +158,13 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		}
 		h.fake.SuspendInstallation(inst.ID, true)
 		deliverInstallation("suspend")
-		forgetest.Eventually(t, 20*time.Second, "integration suspended", func() bool {
+		testserver.Eventually(t, 20*time.Second, "integration suspended", func() bool {
 			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
 			return in.Status == "suspended"
 		})
 		h.fake.SuspendInstallation(inst.ID, false)
 		deliverInstallation("unsuspend")
-		forgetest.Eventually(t, 20*time.Second, "integration active again", func() bool {
+		testserver.Eventually(t, 20*time.Second, "integration active again", func() bool {
 			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
 			return in.Status == "active"
 		})
@@ -173,7 +173,7 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		if err != nil || len(ds) != 1 || ds[0].Status != http.StatusAccepted {
 			t.Fatalf("deliver revocation: %+v %v", ds, err)
 		}
-		forgetest.Eventually(t, 20*time.Second, "credential deleted", func() bool {
+		testserver.Eventually(t, 20*time.Second, "credential deleted", func() bool {
 			e.MustCall("GET", "/api/v1/users/octo/credentials/"+in.ID, nil, &cred, 200)
 			return !cred.Set
 		})
@@ -188,7 +188,7 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		}
 		// 8. Installation deleted: its repositories leave the catalog.
 		deliverInstallation("deleted")
-		forgetest.Eventually(t, 20*time.Second, "repositories removed with the installation", func() bool {
+		testserver.Eventually(t, 20*time.Second, "repositories removed with the installation", func() bool {
 			return len(e.Repos(in.ID, "")) == 0
 		})
 		if e.App.Mirrors.Exists(repo.ID) {

@@ -11,15 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/store/storetest"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 // env is one running Forgeway (the conformance suite's harness) with the e2e helpers.
-type env struct{ *forgetest.Forgeway }
+type env struct{ *testserver.Forgeway }
 
 func newEnv(t testing.TB, url, token string) *env {
-	return &env{&forgetest.Forgeway{T: t, URL: url, Token: token, HTTP: &http.Client{Timeout: 10 * time.Second}}}
+	return &env{&testserver.Forgeway{T: t, URL: url, Token: token, HTTP: &http.Client{Timeout: 10 * time.Second}}}
 }
 
 type engine struct {
@@ -51,7 +51,7 @@ func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
 // start runs Forgeway with its data in a temporary directory.
 func start(t testing.TB, e engine, extra ...string) *env {
 	t.Helper()
-	return &env{forgetest.Start(t, e.dsn(t), extra...)}
+	return &env{testserver.Start(t, e.dsn(t), extra...)}
 }
 
 // sharedDir is the shared test data: FORGEWAY_SHARED, or ../shared beside the repository.

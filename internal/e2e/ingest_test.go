@@ -25,7 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/api"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 const hookSecret = "It's a Secret to Everybody"
@@ -105,7 +105,7 @@ func (e *env) deliveries(integration string) []api.Delivery {
 func (e *env) waitDelivery(id string) api.Delivery {
 	e.T.Helper()
 	var d api.Delivery
-	forgetest.Eventually(e.T, 20*time.Second, "delivery "+id+" processed", func() bool {
+	testserver.Eventually(e.T, 20*time.Second, "delivery "+id+" processed", func() bool {
 		e.MustCall("GET", "/api/v1/deliveries/"+id, nil, &d, 200)
 		return d.Status != "received"
 	})
@@ -204,7 +204,7 @@ func TestIngestDeduplicatesAndIgnores(t *testing.T) {
 	// Replay through the API processes again without a second event.
 	var job api.Job
 	e.MustCall("POST", "/api/v1/deliveries/"+processed.ID+"/replay", nil, &job, http.StatusAccepted)
-	forgetest.Eventually(t, 20*time.Second, "replay job done", func() bool {
+	testserver.Eventually(t, 20*time.Second, "replay job done", func() bool {
 		e.MustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &job, 200)
 		return job.State == "completed"
 	})
@@ -246,7 +246,7 @@ func TestIngestRotationAndFormBodies(t *testing.T) {
 	if st := post(path, "new-secret"); st != 202 {
 		t.Fatalf("new secret during rotation: %d", st)
 	}
-	forgetest.Eventually(t, 20*time.Second, "rotation to finish", func() bool { return post(path, hookSecret) == 401 })
+	testserver.Eventually(t, 20*time.Second, "rotation to finish", func() bool { return post(path, hookSecret) == 401 })
 	var in api.Integration
 	e.MustCall("GET", "/api/v1/integrations/"+id, nil, &in, 200)
 	if in.Rotating {
@@ -268,7 +268,7 @@ func TestIngestRotationAndFormBodies(t *testing.T) {
 	if !rotated.Rotating {
 		t.Fatal("App integration not rotating after rotate_webhook_secret")
 	}
-	forgetest.Eventually(t, 20*time.Second, "the rotation job to run", func() bool {
+	testserver.Eventually(t, 20*time.Second, "the rotation job to run", func() bool {
 		var jobs api.List[api.Job]
 		e.MustCall("GET", "/api/v1/jobs?kind=hooks.rotate&state=completed", nil, &jobs, 200)
 		return len(jobs.Items) >= 2

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/server"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 // TestDiscoverySurvivesHostErrors: GitHub answers 502 on the second page of a refresh, past
@@ -33,7 +33,7 @@ func TestDiscoverySurvivesHostErrors(t *testing.T) {
 	e.MustCall("POST", "/api/v1/integrations", map[string]any{
 		"kind": "github", "base_url": h.fake.URL, "settings": map[string]string{"auth": "token"}, "secrets": map[string]string{"token": pat},
 	}, &in, http.StatusCreated)
-	forgetest.Eventually(t, 30*time.Second, "first discovery", func() bool { return len(e.Repos(in.ID, "")) == 250 })
+	testserver.Eventually(t, 30*time.Second, "first discovery", func() bool { return len(e.Repos(in.ID, "")) == 250 })
 
 	h.fake.AddRepository(githubfake.Repo{FullName: "octo/zzz-new"}) // changes every page's ETag
 	for range 6 {
@@ -41,7 +41,7 @@ func TestDiscoverySurvivesHostErrors(t *testing.T) {
 	}
 	var job api.Job
 	e.MustCall("POST", "/api/v1/integrations/"+in.ID+"/refresh", nil, &job, http.StatusAccepted)
-	forgetest.Eventually(t, 30*time.Second, "the failed attempt to be recorded", func() bool {
+	testserver.Eventually(t, 30*time.Second, "the failed attempt to be recorded", func() bool {
 		e.MustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &job, 200)
 		return job.LastError != "" || job.State == "completed"
 	})
@@ -74,7 +74,7 @@ func TestActAsPersonAndPush(t *testing.T) {
 	e.MustCall("POST", "/api/v1/integrations", map[string]any{
 		"kind": "github", "base_url": h.fake.URL, "settings": map[string]string{"auth": "token"}, "secrets": map[string]string{"token": pat},
 	}, &in, http.StatusCreated)
-	forgetest.Eventually(t, 30*time.Second, "discovery", func() bool { return len(e.Repos(in.ID, "")) == 1 })
+	testserver.Eventually(t, 30*time.Second, "discovery", func() bool { return len(e.Repos(in.ID, "")) == 1 })
 	repo := e.RepoByName(in.ID, "octo/app")
 
 	// Without a stored credential, acting as mona is refused with what to do.
@@ -110,8 +110,8 @@ func TestActAsPersonAndPush(t *testing.T) {
 	var job api.Job
 	e.MustCall("POST", "/api/v1/repositories/"+repo.ID+"/attach", nil, &job, http.StatusAccepted)
 	e.WaitJob(job)
-	forgetest.Eventually(t, 30*time.Second, "mirror", func() bool { return e.App.Mirrors.Exists(repo.ID) })
-	forgetest.Eventually(t, 30*time.Second, "first clone", func() bool {
+	testserver.Eventually(t, 30*time.Second, "mirror", func() bool { return e.App.Mirrors.Exists(repo.ID) })
+	testserver.Eventually(t, 30*time.Second, "first clone", func() bool {
 		r := e.RepoByName(in.ID, "octo/app")
 		return r.Mirror != nil && r.Mirror.Status == "ready"
 	})
@@ -215,7 +215,7 @@ func TestAdminTokenBootstrap(t *testing.T) {
 	dir := t.TempDir()
 	startOnce := func(env map[string]string) string {
 		var out strings.Builder
-		app, err := server.New(ctx, loadConfig(t, env, "--data-dir", dir, "--log-level", "error"), server.Options{Out: &out, Logger: forgetest.TestLogger(t)})
+		app, err := server.New(ctx, loadConfig(t, env, "--data-dir", dir, "--log-level", "error"), server.Options{Out: &out, Logger: testserver.TestLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestAdminTokenBootstrap(t *testing.T) {
 		t.Fatalf("second start printed a token: %q", again)
 	}
 	startOnce(map[string]string{"FORGEWAY_ADMIN_TOKEN": "fwt_operatorchosen"})
-	app, err := server.New(ctx, loadConfig(t, nil, "--data-dir", dir, "--log-level", "error"), server.Options{Logger: forgetest.TestLogger(t)})
+	app, err := server.New(ctx, loadConfig(t, nil, "--data-dir", dir, "--log-level", "error"), server.Options{Logger: testserver.TestLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

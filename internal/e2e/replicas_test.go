@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/store"
 	"github.com/forgeway/forgeway/internal/store/storetest"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 // TestReplicasShareWorkOnPostgres runs two `forgeway serve` processes on one PostgreSQL
@@ -57,7 +57,7 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	forgetest.Eventually(t, 60*time.Second, "every delivery processed", func() bool {
+	testserver.Eventually(t, 60*time.Second, "every delivery processed", func() bool {
 		var page api.List[api.Delivery]
 		eb.MustCall("GET", "/api/v1/deliveries?status=received&integration="+id, nil, &page, 200)
 		return len(page.Items) == 0

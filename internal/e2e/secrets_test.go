@@ -13,10 +13,10 @@ import (
 	"github.com/forgeway/forgeway/internal/cli"
 	"github.com/forgeway/forgeway/internal/config"
 	"github.com/forgeway/forgeway/internal/forge"
-	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/integrations"
 	"github.com/forgeway/forgeway/internal/secrets"
 	"github.com/forgeway/forgeway/internal/server"
+	"github.com/forgeway/forgeway/internal/testserver"
 )
 
 func loadConfig(t *testing.T, env map[string]string, args ...string) config.Config {
@@ -40,7 +40,7 @@ func TestSecretsRotate(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"--data-dir", dir, "--log-level", "error"}
 	open := func(env map[string]string) (*server.App, error) {
-		return server.New(ctx, loadConfig(t, env, args...), server.Options{Logger: forgetest.TestLogger(t)})
+		return server.New(ctx, loadConfig(t, env, args...), server.Options{Logger: testserver.TestLogger(t)})
 	}
 	app, err := open(nil)
 	if err != nil {

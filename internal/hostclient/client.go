@@ -108,9 +108,12 @@ type Client struct {
 	sem     chan struct{}
 	flights singleflight.Group
 
-	mu     sync.Mutex
-	budget forge.Budget
-	known  bool // a budget has been seen
+	mu sync.Mutex
+	// budgets are per credential: a host counts each token (and anonymous requests) apart, so
+	// an anonymous probe's small budget must not hold back the token's calls. Keyed by a hash
+	// of the Authorization header ("" for none), never the header itself.
+	budgets map[string]forge.Budget
+	last    string // the authenticated credential whose budget was seen last
 }
 
 // New returns a Client for o. It fails when the CA bundle holds no certificate.
@@ -156,7 +159,7 @@ func New(o Options) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
 	tr.MaxIdleConnsPerHost = o.MaxConcurrent
-	c := &Client{o: o, base: tr, sem: make(chan struct{}, o.MaxConcurrent)}
+	c := &Client{o: o, base: tr, sem: make(chan struct{}, o.MaxConcurrent), budgets: map[string]forge.Budget{}}
 	c.http = &http.Client{Transport: transport{c}}
 	return c, nil
 }
@@ -165,12 +168,22 @@ func New(o Options) (*Client, error) {
 // *http.Client; its Timeout is zero because Options.Timeout bounds each attempt instead.
 func (c *Client) HTTP() *http.Client { return c.http }
 
-// Budget returns the host's main rate-limit budget as last seen (zero when none was seen),
-// counting down the requests sent since.
+// Budget returns the host's main rate-limit budget of the credential used last (zero when
+// none was seen), counting down the requests sent since.
 func (c *Client) Budget() forge.Budget {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.budget
+	return c.budgets[c.last]
+}
+
+// credentialKey identifies the credential of a request without holding it.
+func credentialKey(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	if a == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(a))
+	return hex.EncodeToString(sum[:8])
 }
 
 type transport struct{ c *Client }
@@ -406,7 +419,7 @@ func (c *Client) do(req *http.Request, conditional bool) (*http.Response, error)
 		if r.Header.Get("User-Agent") == "" {
 			r.Header.Set("User-Agent", c.o.UserAgent)
 		}
-		if err := c.spend(); err != nil {
+		if err := c.spend(credentialKey(r)); err != nil {
 			if r.Body != nil {
 				r.Body.Close() // a RoundTripper closes the body, even unsent
 			}
@@ -450,21 +463,28 @@ func (c *Client) do(req *http.Request, conditional bool) (*http.Response, error)
 
 // spend checks the budget before a request and counts the request against it, so that
 // concurrent requests do not all pass the last units of it.
-func (c *Client) spend() error {
+func (c *Client) spend(key string) error {
 	now := c.o.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.budget
-	if !c.known || b.Reset.IsZero() || !now.Before(b.Reset) {
+	b, known := c.budgets[key]
+	if !known || b.Reset.IsZero() || !now.Before(b.Reset) {
 		return nil
 	}
-	if b.Remaining <= c.o.Reserve {
+	// The reserve never takes more than a tenth of the window: a 60-request budget is not
+	// reserved whole by a reserve meant for 5,000.
+	reserve := c.o.Reserve
+	if b.Limit > 0 {
+		reserve = min(reserve, b.Limit/10)
+	}
+	if b.Remaining <= reserve {
 		return &forge.RateLimitError{
 			Reset:  b.Reset,
-			Detail: fmt.Sprintf("%d of %d requests left, keeping %d in reserve until the reset", max(b.Remaining, 0), b.Limit, c.o.Reserve),
+			Detail: fmt.Sprintf("%d of %d requests left, keeping %d in reserve until the reset", max(b.Remaining, 0), b.Limit, reserve),
 		}
 	}
-	c.budget.Remaining--
+	b.Remaining--
+	c.budgets[key] = b
 	return nil
 }
 
@@ -491,8 +511,12 @@ func (c *Client) attempt(r *http.Request, conditional bool) (*http.Response, err
 		return nil, err
 	}
 	if b, ok := ParseBudget(resp.Header, c.o.Now()); ok && primaryResource(resp.Header) {
+		key := credentialKey(r)
 		c.mu.Lock()
-		c.budget, c.known = b, true
+		c.budgets[key] = b
+		if key != "" || c.last == "" {
+			c.last = key
+		}
 		c.mu.Unlock()
 	}
 	var once sync.Once

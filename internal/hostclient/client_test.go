@@ -832,3 +832,49 @@ func TestRateLimited(t *testing.T) {
 		}
 	}
 }
+
+// Each credential has its own budget: an anonymous probe answered with a nearly spent small
+// budget does not stop the token's requests, and the reserve never takes a whole small window.
+func TestBudgetsArePerCredential(t *testing.T) {
+	reset := time.Now().Add(time.Hour).Unix()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, remaining := "5000", "4000"
+		if r.Header.Get("Authorization") == "" {
+			limit, remaining = "60", "5"
+		}
+		w.Header().Set("X-RateLimit-Limit", limit)
+		w.Header().Set("X-RateLimit-Remaining", remaining)
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(reset))
+	}))
+	defer srv.Close()
+	c, err := New(Options{Reserve: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(auth string) error {
+		req, _ := http.NewRequest("GET", srv.URL+"/x", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := c.HTTP().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(""); err != nil {
+		t.Fatal(err)
+	}
+	// 5 of 60 left, reserve capped at 6: anonymous calls now stop…
+	var rl *forge.RateLimitError
+	if err := get(""); !errors.As(err, &rl) {
+		t.Fatalf("anonymous call under the (capped) reserve: %v", err)
+	}
+	// …but the token's do not, and the token's budget is what Budget reports.
+	if err := get("token secret-1"); err != nil {
+		t.Fatalf("token call held back by the anonymous budget: %v", err)
+	}
+	if b := c.Budget(); b.Limit != 5000 || b.Remaining != 4000 {
+		t.Errorf("Budget() = %+v, want the token's", b)
+	}
+}

@@ -238,8 +238,8 @@ func isDigits(s string) bool {
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // FailNext makes the next API request to path fail with status, and header added to the
-// response. path is the part after /api/v3 ("/user/repos"), or the full path of a web
-// endpoint ("/login/oauth/access_token"); it may carry query parameters that must all be in
+// response. path is "*" (any request), the part after /api/v3 ("/user/repos"), or the full
+// path of a web endpoint ("/login/oauth/access_token"); it may carry query parameters that must all be in
 // the request ("/user/repos?page=3"). Failures queue in order. A 403 or 429 with Retry-After
 // gets GitHub's secondary-rate-limit message, with x-ratelimit-remaining 0 its primary one.
 func (s *Server) FailNext(path string, status int, header http.Header) {
@@ -267,7 +267,7 @@ func splitQuery(p string) (string, url.Values) {
 // takeFailure pops the first failure that matches the request.
 func (s *Server) takeFailure(path string, q url.Values) *failure {
 	for i, f := range s.failures {
-		if f.path != path {
+		if f.path != path && f.path != "*" {
 			continue
 		}
 		match := true

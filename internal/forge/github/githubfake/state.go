@@ -769,3 +769,10 @@ func (s *Server) PullRequests(repoName string) []PullRequest {
 	}
 	return out
 }
+
+// DeleteHooks deletes every webhook of the repository, as a person would on GitHub.
+func (s *Server) DeleteHooks(repoName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustRepo(repoName).hooks = nil
+}

@@ -1,4 +1,7 @@
-package forgetest
+// Package testserver runs a real Forgeway on loopback for tests (its own data directory, the
+// database given, the admin token it printed) and calls its API: the harness of the
+// end-to-end tests and of the conformance suite.
+package testserver
 
 import (
 	"bytes"

@@ -1,0 +1,24 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/conformance"
+	"github.com/forgeway/forgeway/internal/forge/github"
+	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
+)
+
+// hosts are the fakes of every host the conformance suite runs against.
+var hosts = map[string]func(t testing.TB) forgetest.Host{
+	"github": func(t testing.TB) forgetest.Host { return githubfake.Conformance(t, github.New()) },
+}
+
+// TestConformance runs the same scenarios against every host's fake, on every engine.
+func TestConformance(t *testing.T) {
+	for name, newHost := range hosts {
+		t.Run(name, func(t *testing.T) {
+			eachEngine(t, func(t *testing.T, e engine) { conformance.Run(t, e.dsn, newHost) })
+		})
+	}
+}
