@@ -36,6 +36,7 @@ type Config struct {
 	ReconcileSchedule string
 	InstanceID        string
 	ShutdownGrace     time.Duration
+	Retention         time.Duration
 }
 
 // Setting describes one configuration setting.
@@ -87,6 +88,7 @@ func Settings() []Setting {
 		{Name: "job-lease", Env: "FORGEWAY_JOB_LEASE", Default: "30s", Help: "How long a running job is held without renewal (renewed every third of it); a job of a replica that died runs again after this.", set: dur(func(c *Config) *time.Duration { return &c.JobLease })},
 		{Name: "git-timeout", Env: "FORGEWAY_GIT_TIMEOUT", Default: "10m", Help: "Longest a single git clone, fetch or push may run.", set: dur(func(c *Config) *time.Duration { return &c.GitTimeout })},
 		{Name: "reconcile-schedule", Env: "FORGEWAY_RECONCILE_SCHEDULE", Default: "17 * * * *", Help: "Cron expression: when hooks of attached repositories are checked and repaired.", set: str(func(c *Config) *string { return &c.ReconcileSchedule })},
+		{Name: "retention", Env: "FORGEWAY_RETENTION", Default: "720h", Help: "How long processed deliveries (with their events) and finished jobs are kept; pruned daily. 0 keeps them forever. Deliveries older than this are no longer deduplicated.", set: dur(func(c *Config) *time.Duration { return &c.Retention })},
 		{Name: "instance-id", Env: "FORGEWAY_INSTANCE_ID", Default: "", Help: "Name of this replica in job leases and logs; empty: hostname and process id.", set: str(func(c *Config) *string { return &c.InstanceID })},
 		{Name: "shutdown-grace", Env: "FORGEWAY_SHUTDOWN_GRACE", Default: "20s", Help: "How long running requests and jobs get to finish on SIGTERM.", set: dur(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 	}

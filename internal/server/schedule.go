@@ -22,10 +22,14 @@ func (a *App) schedule(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	prune, err := jobs.ParseSchedule(pruneSchedule)
+	if err != nil {
+		return err
+	}
 	t := time.NewTicker(scheduleTick)
 	defer t.Stop()
 	for {
-		if err := a.scheduleOnce(ctx, reconcile); err != nil && ctx.Err() == nil {
+		if err := a.scheduleOnce(ctx, reconcile, prune); err != nil && ctx.Err() == nil {
 			a.Log.Warn("scheduler pass failed", "err", err)
 		}
 		select {
@@ -36,12 +40,17 @@ func (a *App) schedule(ctx context.Context) error {
 	}
 }
 
-func (a *App) scheduleOnce(ctx context.Context, reconcile jobs.Schedule) error {
+func (a *App) scheduleOnce(ctx context.Context, reconcile, prune jobs.Schedule) error {
 	recs, err := a.Store.ListIntegrations(ctx)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
+	if a.Config.Retention > 0 {
+		if err := a.claimSlot(ctx, "prune", "all", time.Time{}, prune, now, store.NewJob{Kind: JobPrune, UniqueKey: "prune", MaxAttempts: 3}); err != nil {
+			return err
+		}
+	}
 	for _, rec := range recs {
 		if rec.Status == store.StatusSuspended {
 			continue
@@ -51,10 +60,10 @@ func (a *App) scheduleOnce(ctx context.Context, reconcile jobs.Schedule) error {
 			a.Log.Warn("integration has an invalid schedule", "integration", rec.ID, "schedule", rec.Schedule, "err", err)
 			continue
 		}
-		if err := a.claimSlot(ctx, "discover", rec, sched, now, catalog.DiscoverJob(rec.ID)); err != nil {
+		if err := a.claimSlot(ctx, "discover", rec.ID, rec.CreatedAt, sched, now, catalog.DiscoverJob(rec.ID)); err != nil {
 			return err
 		}
-		if err := a.claimSlot(ctx, "reconcile", rec, reconcile, now, catalog.ReconcileJob(rec.ID)); err != nil {
+		if err := a.claimSlot(ctx, "reconcile", rec.ID, rec.CreatedAt, reconcile, now, catalog.ReconcileJob(rec.ID)); err != nil {
 			return err
 		}
 	}
@@ -63,10 +72,10 @@ func (a *App) scheduleOnce(ctx context.Context, reconcile jobs.Schedule) error {
 
 // claimSlot inserts job when the schedule's next slot after the last one claimed has come.
 // A slot missed while no replica ran is run once, not once per missed slot.
-func (a *App) claimSlot(ctx context.Context, name string, rec store.Integration, sched jobs.Schedule, now time.Time, job store.NewJob) error {
-	lastKey := "schedule/" + name + "/" + rec.ID
+func (a *App) claimSlot(ctx context.Context, name, scope string, since time.Time, sched jobs.Schedule, now time.Time, job store.NewJob) error {
+	lastKey := "schedule/" + name + "/" + scope
 	var last claimed
-	last.At = rec.CreatedAt
+	last.At = since
 	if raw, err := a.Store.GetKV(ctx, lastKey); err == nil {
 		_ = json.Unmarshal(raw, &last)
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -78,7 +87,7 @@ func (a *App) claimSlot(ctx context.Context, name string, rec store.Integration,
 	}
 	inserted := false
 	err := a.Store.Tx(ctx, func(tx store.Tx) error {
-		ok, err := tx.PutKVIfAbsent(ctx, slotKey(name, rec.ID, slot), []byte("1"))
+		ok, err := tx.PutKVIfAbsent(ctx, slotKey(name, scope, slot), []byte("1"))
 		if err != nil || !ok {
 			return err
 		}
@@ -89,7 +98,7 @@ func (a *App) claimSlot(ctx context.Context, name string, rec store.Integration,
 		}
 		// The previous slot's marker is no longer needed to keep that slot single.
 		if !last.Slot.IsZero() {
-			if err := tx.DeleteKV(ctx, slotKey(name, rec.ID, last.Slot)); err != nil {
+			if err := tx.DeleteKV(ctx, slotKey(name, scope, last.Slot)); err != nil {
 				return err
 			}
 		}

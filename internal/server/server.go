@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	a.Processor = events.NewProcessor(events.ProcessorOptions{Integrations: ints, Applier: a.Catalog, Broker: a.Broker, Logger: a.Log, Notify: notify, Outcome: a.Metrics.Processed})
 	a.Catalog.Register(a.Runner)
 	a.Processor.Register(a.Runner)
+	a.Runner.Register(JobPrune, a.runPrune, jobs.KindOptions{MaxAttempts: 3, Timeout: time.Hour})
 	a.Ingest = ingest.New(ingest.Options{Integrations: ints, Logger: a.Log, Notify: notify, Observe: a.Metrics.Delivery, Now: o.Now})
 	a.API = api.New(api.Options{Integrations: ints, Catalog: a.Catalog, Broker: a.Broker, Logger: a.Log, Notify: notify, Now: o.Now, Version: Version})
 	a.Handler = a.routes()

@@ -271,6 +271,11 @@ type JobFilter struct {
 	Page
 }
 
+// PruneResult counts what Prune deleted.
+type PruneResult struct {
+	Jobs, Deliveries, Events, CacheEntries, KV int64
+}
+
 // JobStats is the queue's depth by state, for metrics.
 type JobStats map[string]int64
 
@@ -295,6 +300,11 @@ type Store interface {
 	ClaimJobs(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]Job, error)
 	// ExtendLease renews a running job's lease; ErrLeaseLost when owner no longer holds it.
 	ExtendLease(ctx context.Context, id int64, owner string, lease time.Duration) error
+	// Prune deletes what retention no longer keeps: finished jobs (completed, cancelled, dead)
+	// and finished deliveries, with their events, from before cutoff; conditional-request
+	// cache entries not refreshed since cutoff; Idempotency-Key answers and browser-flow states
+	// older than a day. It works in small transactions, so it never holds the writer long.
+	Prune(ctx context.Context, cutoff time.Time) (PruneResult, error)
 	// Ping checks the database is reachable and migrated.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobUniqueKey", testJobUniqueKey},
 		{"JobRetry", testJobRetry},
 		{"JobListAndStats", testJobListAndStats},
+		{"Prune", testPrune},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
