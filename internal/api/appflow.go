@@ -123,6 +123,29 @@ func htmlPage(w http.ResponseWriter, status int, p pageData) {
 	_ = messagePage.Execute(w, p)
 }
 
+// flowTarget loads what a browser flow acts on: its integration (of the path's kind), the
+// driver's App setup, and the integration's opened secrets; it answers the browser itself when
+// one is missing.
+func (s *Server) flowTarget(w http.ResponseWriter, r *http.Request, f flowState) (store.Integration, forge.AppSetup, forge.Integration, bool) {
+	rec, err := s.st.GetIntegration(r.Context(), f.IntegrationID)
+	if err != nil || rec.Kind != r.PathValue("kind") {
+		htmlPage(w, http.StatusNotFound, pageData{Title: "Integration not found", Detail: "The integration this link was made for no longer exists."})
+		return rec, nil, forge.Integration{}, false
+	}
+	d, _ := s.ints.Driver(rec.Kind)
+	as, ok := d.(forge.AppSetup)
+	if !ok {
+		htmlPage(w, http.StatusNotFound, pageData{Title: "Not available", Detail: rec.Kind + " has no App setup flow."})
+		return rec, nil, forge.Integration{}, false
+	}
+	fi, _, err := s.ints.Open(rec)
+	if err != nil {
+		htmlPage(w, http.StatusInternalServerError, pageData{Title: "Cannot continue", Detail: "The integration's secrets could not be read; see the server log."})
+		return rec, nil, fi, false
+	}
+	return rec, as, fi, true
+}
+
 // flowPage is the browser side: the manifest form and the redirect to installation.
 func (s *Server) flowPage(step string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -131,20 +154,8 @@ func (s *Server) flowPage(step string) http.HandlerFunc {
 			htmlPage(w, http.StatusBadRequest, pageData{Title: "This link has expired", Detail: "Start again from Forgeway: links for creating or installing an App are valid for one hour."})
 			return
 		}
-		rec, err := s.st.GetIntegration(r.Context(), f.IntegrationID)
-		if err != nil || rec.Kind != r.PathValue("kind") {
-			htmlPage(w, http.StatusNotFound, pageData{Title: "Integration not found", Detail: "The integration this link was made for no longer exists."})
-			return
-		}
-		d, _ := s.ints.Driver(rec.Kind)
-		as, ok := d.(forge.AppSetup)
+		rec, as, fi, ok := s.flowTarget(w, r, f)
 		if !ok {
-			htmlPage(w, http.StatusNotFound, pageData{Title: "Not available", Detail: rec.Kind + " has no App setup flow."})
-			return
-		}
-		fi, _, err := s.ints.Open(rec)
-		if err != nil {
-			htmlPage(w, http.StatusInternalServerError, pageData{Title: "Cannot continue", Detail: "The integration's secrets could not be read; see the server log."})
 			return
 		}
 		state := r.URL.Query().Get("state")
@@ -190,20 +201,8 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		htmlPage(w, http.StatusBadRequest, pageData{Title: "This link has expired", Detail: "Start again from Forgeway: the state in this link is unknown, used or older than one hour."})
 		return
 	}
-	rec, err := s.st.GetIntegration(r.Context(), f.IntegrationID)
-	if err != nil || rec.Kind != r.PathValue("kind") {
-		htmlPage(w, http.StatusNotFound, pageData{Title: "Integration not found", Detail: "The integration this flow was started for no longer exists."})
-		return
-	}
-	d, _ := s.ints.Driver(rec.Kind)
-	as, ok := d.(forge.AppSetup)
+	rec, as, fi, ok := s.flowTarget(w, r, f)
 	if !ok {
-		htmlPage(w, http.StatusNotFound, pageData{Title: "Not available", Detail: rec.Kind + " has no App setup flow."})
-		return
-	}
-	fi, _, err := s.ints.Open(rec)
-	if err != nil {
-		htmlPage(w, http.StatusInternalServerError, pageData{Title: "Cannot continue", Detail: "The integration's secrets could not be read; see the server log."})
 		return
 	}
 	env, err := s.ints.Env(rec)

@@ -153,16 +153,26 @@ type Progress struct {
 	Removed       int    `json:"removed,omitempty"`
 }
 
-func (s *Service) runDiscover(ctx context.Context, j *jobs.Job) error {
+// jobIntegration loads the integration a job is about; ok is false when the job has nothing
+// to do (the integration was deleted meanwhile: err is nil) or cannot run (err).
+func (s *Service) jobIntegration(ctx context.Context, j *jobs.Job) (store.Integration, bool, error) {
 	var a integrationArgs
 	if err := j.Decode(&a); err != nil {
-		return jobs.Permanent(err)
+		return store.Integration{}, false, jobs.Permanent(err)
 	}
 	rec, err := s.st.GetIntegration(ctx, a.IntegrationID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil // deleted meanwhile
+		return rec, false, nil
 	}
 	if err != nil {
+		return rec, false, err
+	}
+	return rec, true, nil
+}
+
+func (s *Service) runDiscover(ctx context.Context, j *jobs.Job) error {
+	rec, ok, err := s.jobIntegration(ctx, j)
+	if !ok {
 		return err
 	}
 	if rec.Status == store.StatusSuspended {
@@ -407,6 +417,11 @@ func (s *Service) Detach(ctx context.Context, repoID string) (store.Job, error) 
 
 // Sync enqueues a mirror fetch (coalesced with a pending one).
 func (s *Service) Sync(ctx context.Context, repoID string) (store.Job, error) {
+	return s.enqueueAttached(ctx, repoID, SyncJob(repoID))
+}
+
+// enqueueAttached inserts a job about an attached repository.
+func (s *Service) enqueueAttached(ctx context.Context, repoID string, job store.NewJob) (store.Job, error) {
 	r, err := s.st.GetRepository(ctx, repoID)
 	if err != nil {
 		return store.Job{}, err
@@ -414,7 +429,7 @@ func (s *Service) Sync(ctx context.Context, repoID string) (store.Job, error) {
 	if !r.Attached {
 		return store.Job{}, ErrNotAttached
 	}
-	j, _, err := s.st.InsertJob(ctx, SyncJob(repoID))
+	j, _, err := s.st.InsertJob(ctx, job)
 	if err == nil {
 		s.notify()
 	}
@@ -423,18 +438,7 @@ func (s *Service) Sync(ctx context.Context, repoID string) (store.Job, error) {
 
 // Push enqueues sending refs from the mirror back to the host, as user when set.
 func (s *Service) Push(ctx context.Context, repoID string, refspecs []string, user string) (store.Job, error) {
-	r, err := s.st.GetRepository(ctx, repoID)
-	if err != nil {
-		return store.Job{}, err
-	}
-	if !r.Attached {
-		return store.Job{}, ErrNotAttached
-	}
-	j, _, err := s.st.InsertJob(ctx, store.NewJob{Kind: JobPush, Args: repoArgs{RepositoryID: repoID, Refspecs: refspecs, User: user}, MaxAttempts: 5})
-	if err == nil {
-		s.notify()
-	}
-	return j, err
+	return s.enqueueAttached(ctx, repoID, store.NewJob{Kind: JobPush, Args: repoArgs{RepositoryID: repoID, Refspecs: refspecs, User: user}, MaxAttempts: 5})
 }
 
 func (s *Service) loadRepo(ctx context.Context, j *jobs.Job) (repoArgs, store.Repository, store.Integration, error) {
@@ -543,6 +547,21 @@ func (s *Service) forget(ctx context.Context, r store.Repository) {
 	}
 }
 
+// gitAccess is how git reaches a repository: a credential minted for each git run (as the
+// person when as is set) and the integration's TLS settings.
+func (s *Service) gitAccess(ctx context.Context, rec store.Integration, r store.Repository, as *forge.UserCredential, progress func(gitmirror.Progress)) (gitmirror.AuthFunc, gitmirror.SyncOptions, error) {
+	client, err := s.ints.Client(ctx, rec)
+	if err != nil {
+		return nil, gitmirror.SyncOptions{}, err
+	}
+	fr := ToForge(r)
+	auth := func(ctx context.Context, minValidity time.Duration) (forge.GitAuth, error) {
+		return client.GitAuth(ctx, fr, as, minValidity)
+	}
+	o, err := s.gitOptions(rec, progress)
+	return auth, o, err
+}
+
 // gitOptions are the TLS settings git uses for an integration.
 func (s *Service) gitOptions(rec store.Integration, progress func(gitmirror.Progress)) (gitmirror.SyncOptions, error) {
 	o := gitmirror.SyncOptions{Progress: progress, InsecureSkipTLS: rec.Settings[integrations.SettingInsecureSkipTLS] == "true"}
@@ -571,15 +590,7 @@ func (s *Service) runSync(ctx context.Context, j *jobs.Job) error {
 	if !r.Attached {
 		return nil
 	}
-	client, err := s.ints.Client(ctx, rec)
-	if err != nil {
-		return err
-	}
-	fr := ToForge(r)
-	auth := func(ctx context.Context, minValidity time.Duration) (forge.GitAuth, error) {
-		return client.GitAuth(ctx, fr, nil, minValidity)
-	}
-	o, err := s.gitOptions(rec, func(p gitmirror.Progress) { _ = j.Progress(ctx, p) })
+	auth, o, err := s.gitAccess(ctx, rec, r, nil, func(p gitmirror.Progress) { _ = j.Progress(ctx, p) })
 	if err != nil {
 		return err
 	}
@@ -620,21 +631,13 @@ func (s *Service) runPush(ctx context.Context, j *jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	client, err := s.ints.Client(ctx, rec)
-	if err != nil {
-		return err
-	}
 	var as *forge.UserCredential
 	if a.User != "" {
 		if as, err = s.ints.UserCredential(ctx, rec, a.User); err != nil {
 			return jobs.Permanent(fmt.Errorf("credential of %s: %w", a.User, err))
 		}
 	}
-	fr := ToForge(r)
-	auth := func(ctx context.Context, minValidity time.Duration) (forge.GitAuth, error) {
-		return client.GitAuth(ctx, fr, as, minValidity)
-	}
-	o, err := s.gitOptions(rec, nil)
+	auth, o, err := s.gitAccess(ctx, rec, r, as, nil)
 	if err != nil {
 		return err
 	}
@@ -649,15 +652,8 @@ func (s *Service) runPush(ctx context.Context, j *jobs.Job) error {
 
 // runReconcile re-creates hooks that were deleted or disabled on the host.
 func (s *Service) runReconcile(ctx context.Context, j *jobs.Job) error {
-	var a integrationArgs
-	if err := j.Decode(&a); err != nil {
-		return jobs.Permanent(err)
-	}
-	rec, err := s.st.GetIntegration(ctx, a.IntegrationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	rec, ok, err := s.jobIntegration(ctx, j)
+	if !ok {
 		return err
 	}
 	if rec.Status == store.StatusSuspended {

@@ -31,15 +31,8 @@ type RotationResult struct {
 }
 
 func (s *Service) runRotate(ctx context.Context, j *jobs.Job) error {
-	var a integrationArgs
-	if err := j.Decode(&a); err != nil {
-		return jobs.Permanent(err)
-	}
-	rec, err := s.st.GetIntegration(ctx, a.IntegrationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	rec, ok, err := s.jobIntegration(ctx, j)
+	if !ok {
 		return err
 	}
 	res, err := s.RotateHooks(ctx, rec)
