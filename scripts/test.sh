@@ -28,5 +28,9 @@ go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz (short)"
 fuzztime=${FUZZTIME:-10s}
-go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$fuzztime" ./internal/forge/github/ghwebhook
-go test -run '^$' -fuzz '^FuzzNormalize$' -fuzztime "$fuzztime" ./internal/forge/github/ghwebhook
+# Every webhook package's FuzzVerify and FuzzNormalize.
+for pkg in $(grep -rl --include='*_test.go' '^func FuzzVerify' internal | xargs -n1 dirname | sort -u); do
+  for target in FuzzVerify FuzzNormalize; do
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$pkg"
+  done
+done

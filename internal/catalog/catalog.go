@@ -465,6 +465,9 @@ func (s *Service) runAttach(ctx context.Context, j *jobs.Job) error {
 	if !r.Attached {
 		return nil // detached before the job ran
 	}
+	if err := s.refreshDetails(ctx, rec, &r); err != nil {
+		return hostRetry(err)
+	}
 	if err := s.ensureHooks(ctx, rec, &r); err != nil {
 		return hostRetry(err)
 	}
@@ -472,6 +475,30 @@ func (s *Service) runAttach(ctx context.Context, j *jobs.Job) error {
 		return fmt.Errorf("enqueue first sync: %w", err)
 	}
 	s.notify()
+	return nil
+}
+
+// refreshDetails reads an attached repository from the host: listings of some hosts leave
+// out details (Bitbucket's carry no default branch), and one call per attached repository,
+// after the filter, is cheap.
+func (s *Service) refreshDetails(ctx context.Context, rec store.Integration, r *store.Repository) error {
+	client, err := s.ints.Client(ctx, rec)
+	if err != nil {
+		return err
+	}
+	fr, err := client.Repository(ctx, r.HostID, ToForge(*r))
+	if errors.Is(err, forge.ErrNotFound) {
+		return jobs.Permanent(fmt.Errorf("%s is no longer on the host: %w", r.FullName, err))
+	}
+	if err != nil {
+		return fmt.Errorf("read %s from the host: %w", r.FullName, err)
+	}
+	fresh := FromForge(rec.ID, fr)
+	fresh.Matched, fresh.Installation = r.Matched, orKeep(fresh.Installation, r.Installation)
+	if err := s.st.UpsertRepository(ctx, &fresh); err != nil {
+		return err
+	}
+	*r = fresh
 	return nil
 }
 

@@ -3,15 +3,19 @@ package e2e
 import (
 	"testing"
 
+	"github.com/forgeway/forgeway/internal/forge/bitbucketdc/bitbucketfake"
 	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/forgetest/conformance"
+	"github.com/forgeway/forgeway/internal/forge/gitea/giteafake"
 	"github.com/forgeway/forgeway/internal/forge/github"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 )
 
 // hosts are the fakes of every host the conformance suite runs against.
 var hosts = map[string]func(t testing.TB) forgetest.Host{
-	"github": func(t testing.TB) forgetest.Host { return githubfake.Conformance(t, github.New()) },
+	"github":       func(t testing.TB) forgetest.Host { return githubfake.Conformance(t, github.New()) },
+	"bitbucket-dc": bitbucketfake.Conformance,
+	"gitea":        giteafake.Conformance,
 }
 
 // TestConformance runs the same scenarios against every host's fake, on every engine.

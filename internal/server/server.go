@@ -23,6 +23,8 @@ import (
 	"github.com/forgeway/forgeway/internal/config"
 	"github.com/forgeway/forgeway/internal/events"
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/bitbucketdc"
+	"github.com/forgeway/forgeway/internal/forge/gitea"
 	"github.com/forgeway/forgeway/internal/forge/github"
 	"github.com/forgeway/forgeway/internal/gitmirror"
 	"github.com/forgeway/forgeway/internal/ingest"
@@ -40,7 +42,7 @@ var Version = "dev"
 
 // Drivers returns every host driver Forgeway ships.
 func Drivers() []forge.Driver {
-	return []forge.Driver{github.New()}
+	return []forge.Driver{github.New(), bitbucketdc.New(), gitea.New()}
 }
 
 // App is an assembled Forgeway process.
