@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 
+	"github.com/forgeway/forgeway/internal/forge/azuredevops"
+	"github.com/forgeway/forgeway/internal/forge/azuredevops/azurefake"
 	"github.com/forgeway/forgeway/internal/forge/bitbucketdc/bitbucketfake"
 	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/forgetest/conformance"
@@ -14,6 +16,7 @@ import (
 // hosts are the fakes of every host the conformance suite runs against.
 var hosts = map[string]func(t testing.TB) forgetest.Host{
 	"github":       func(t testing.TB) forgetest.Host { return githubfake.Conformance(t, github.New()) },
+	"azure-devops": func(t testing.TB) forgetest.Host { return azurefake.Conformance(t, azuredevops.New()) },
 	"bitbucket-dc": bitbucketfake.Conformance,
 	"gitea":        giteafake.Conformance,
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/forgeway/forgeway/internal/config"
 	"github.com/forgeway/forgeway/internal/events"
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/azuredevops"
 	"github.com/forgeway/forgeway/internal/forge/bitbucketdc"
 	"github.com/forgeway/forgeway/internal/forge/gitea"
 	"github.com/forgeway/forgeway/internal/forge/github"
@@ -42,7 +43,7 @@ var Version = "dev"
 
 // Drivers returns every host driver Forgeway ships.
 func Drivers() []forge.Driver {
-	return []forge.Driver{github.New(), bitbucketdc.New(), gitea.New()}
+	return []forge.Driver{github.New(), azuredevops.New(), bitbucketdc.New(), gitea.New()}
 }
 
 // App is an assembled Forgeway process.

@@ -62,10 +62,11 @@ func connect(t *testing.T, f *testserver.Forgeway, h forgetest.Host, extra map[s
 	testserver.Eventually(t, 60*time.Second, fmt.Sprintf("discovery of %d repositories", want), func() bool {
 		return len(f.Repos(out.ID, "")) == want
 	})
-	f.MustCall("GET", "/api/v1/integrations/"+out.ID, nil, &out, 200)
-	if out.Status != "active" {
-		t.Errorf("integration status %q (%s) after a successful discovery", out.Status, out.StatusNote)
-	}
+	// The status turns active when the discovery finishes, just after the last page is stored.
+	testserver.Eventually(t, 30*time.Second, "the integration to be active", func() bool {
+		f.MustCall("GET", "/api/v1/integrations/"+out.ID, nil, &out, 200)
+		return out.Status == "active"
+	})
 	return out
 }
 
