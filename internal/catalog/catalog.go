@@ -502,6 +502,11 @@ func (s *Service) refreshDetails(ctx context.Context, rec store.Integration, r *
 	return nil
 }
 
+// hookSpec is what the integration wants on the host for each attached repository.
+func (s *Service) hookSpec(rec store.Integration, secret string) forge.HookSpec {
+	return forge.HookSpec{URL: s.ints.WebhookURL(rec), Secret: secret, InsecureSkipTLS: rec.Settings[integrations.SettingInsecureSkipTLS] == "true"}
+}
+
 func (s *Service) ensureHooks(ctx context.Context, rec store.Integration, r *store.Repository) error {
 	client, err := s.ints.Client(ctx, rec)
 	if err != nil {
@@ -511,10 +516,11 @@ func (s *Service) ensureHooks(ctx context.Context, rec store.Integration, r *sto
 	if err != nil {
 		return err
 	}
-	spec := forge.HookSpec{URL: s.ints.WebhookURL(rec), InsecureSkipTLS: rec.Settings[integrations.SettingInsecureSkipTLS] == "true"}
+	var secret string
 	if len(hookSecrets) > 0 {
-		spec.Secret = hookSecrets[0]
+		secret = hookSecrets[0]
 	}
+	spec := s.hookSpec(rec, secret)
 	hooks, err := client.EnsureHooks(ctx, ToForge(*r), spec)
 	if err != nil {
 		r.HookStatus, r.HookError = HookError, err.Error()

@@ -58,7 +58,7 @@ func (s *Service) RotateHooks(ctx context.Context, rec store.Integration) (Rotat
 	if err != nil {
 		return res, err
 	}
-	spec := forge.HookSpec{URL: s.ints.WebhookURL(rec), Secret: secrets[0]}
+	spec := s.hookSpec(rec, secrets[0])
 	if ok {
 		if err := rotator.RotateIntegrationHook(ctx, spec); errors.Is(err, forge.ErrUnsupported) {
 			// The integration-wide hook keeps the previous secret until someone changes it on

@@ -11,6 +11,7 @@ import (
 	"github.com/forgeway/forgeway/internal/forge/gitea/giteafake"
 	"github.com/forgeway/forgeway/internal/forge/github"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
+	"github.com/forgeway/forgeway/internal/forge/gitlab/gitlabfake"
 )
 
 // hosts are the fakes of every host the conformance suite runs against.
@@ -19,6 +20,7 @@ var hosts = map[string]func(t testing.TB) forgetest.Host{
 	"azure-devops": func(t testing.TB) forgetest.Host { return azurefake.Conformance(t, azuredevops.New()) },
 	"bitbucket-dc": bitbucketfake.Conformance,
 	"gitea":        giteafake.Conformance,
+	"gitlab":       gitlabfake.Conformance,
 }
 
 // TestConformance runs the same scenarios against every host's fake, on every engine.

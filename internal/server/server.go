@@ -27,6 +27,7 @@ import (
 	"github.com/forgeway/forgeway/internal/forge/bitbucketdc"
 	"github.com/forgeway/forgeway/internal/forge/gitea"
 	"github.com/forgeway/forgeway/internal/forge/github"
+	"github.com/forgeway/forgeway/internal/forge/gitlab"
 	"github.com/forgeway/forgeway/internal/gitmirror"
 	"github.com/forgeway/forgeway/internal/ingest"
 	"github.com/forgeway/forgeway/internal/integrations"
@@ -43,7 +44,7 @@ var Version = "dev"
 
 // Drivers returns every host driver Forgeway ships.
 func Drivers() []forge.Driver {
-	return []forge.Driver{github.New(), azuredevops.New(), bitbucketdc.New(), gitea.New()}
+	return []forge.Driver{github.New(), gitlab.New(), bitbucketdc.New(), azuredevops.New(), gitea.New()}
 }
 
 // App is an assembled Forgeway process.
