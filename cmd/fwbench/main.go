@@ -13,10 +13,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +35,8 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/config"
+	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/sample"
 	"github.com/forgeway/forgeway/internal/integrations"
 	"github.com/forgeway/forgeway/internal/server"
 )
@@ -57,6 +58,8 @@ func main() {
 		err = serveForgeway(ctx, os.Args[2:], "8")
 	case "serve-forgeway-ingest":
 		err = serveForgeway(ctx, os.Args[2:], "0")
+	case "p1-hosts":
+		err = p1Hosts(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -88,9 +91,10 @@ func serveBaseline(ctx context.Context) error {
 
 // serveForgeway runs Forgeway with a GitHub token integration whose webhook secret is known.
 func serveForgeway(ctx context.Context, args []string, workers string) error {
-	if len(args) != 1 {
-		return errors.New("serve-forgeway DIR")
+	if len(args) != 2 {
+		return errors.New("serve-forgeway DIR KIND")
 	}
+	kind := args[1]
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -107,9 +111,13 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 		return err
 	}
 	defer app.Close()
+	settings := map[string]string{}
+	if kind == "github" || kind == "gitlab" {
+		settings["auth"] = "token"
+	}
 	rec, err := app.Integrations.Prepare(integrations.Input{
-		Kind: "github", Name: "bench", BaseURL: "https://github.com",
-		Settings: map[string]string{"auth": "token"}, Secrets: map[string]string{"token": "ghp_bench"},
+		Kind: kind, Name: "bench", BaseURL: "https://git.example.com/acme",
+		Settings: settings, Secrets: map[string]string{"token": "bench-token"},
 		WebhookSecret: benchSecret,
 	}, nil)
 	if err != nil {
@@ -118,7 +126,7 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	if err := app.Store.CreateIntegration(ctx, &rec); err != nil {
 		return err
 	}
-	fmt.Printf("URL http://%s/webhooks/github/%s\n", ln.Addr(), rec.ID)
+	fmt.Printf("URL http://%s/webhooks/%s/%s\n", ln.Addr(), kind, rec.ID)
 	return app.Serve(ctx, ln)
 }
 
@@ -165,22 +173,49 @@ func (c *child) stop() {
 
 type load struct {
 	url     string
+	kind    forge.Kind
+	event   string
 	body    []byte
-	sig     string
+	idField []byte // Azure DevOps: the body's notification id, replaced per request
 	client  *http.Client
 	counter atomic.Int64
 }
 
+func newLoad(url string, kind forge.Kind, body []byte, client *http.Client) *load {
+	l := &load{url: url, kind: kind, body: body, client: client, event: sample.CorpusEvent(kind, "push.json")}
+	if kind == forge.BitbucketDC {
+		l.event = "repo:refs_changed"
+	}
+	if kind == forge.AzureDevOps {
+		var doc struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(body, &doc)
+		l.idField = []byte(`"` + doc.ID + `"`)
+	}
+	return l
+}
+
+// send posts one delivery, signed or authenticated as the host does, with a new delivery id.
 func (l *load) send(ctx context.Context) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, strings.NewReader(string(l.body)))
+	n := l.counter.Add(1)
+	id := fmt.Sprintf("bench-%d-%d", os.Getpid(), n)
+	body := l.body
+	if len(l.idField) > 2 {
+		// Azure deduplicates by the notification id in the body: give each request its own,
+		// of the same length.
+		fresh := fmt.Sprintf(`"%0*d"`, len(l.idField)-2, n)
+		body = bytes.Replace(l.body, l.idField, []byte(fresh), 1)
+	}
+	h, err := sample.Headers(l.kind, l.event, id, benchSecret, body)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "GitHub-Hookshot/fwbench")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d-%d", os.Getpid(), l.counter.Add(1)))
-	req.Header.Set("X-Hub-Signature-256", l.sig)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header = h
 	resp, err := l.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -270,9 +305,6 @@ func p1(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	mac := hmac.New(sha256.New, []byte(benchSecret))
-	mac.Write(body)
-	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
 	transport := &http.Transport{MaxIdleConns: *concurrency * 2, MaxIdleConnsPerHost: *concurrency * 2, IdleConnTimeout: time.Minute}
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 
@@ -287,7 +319,7 @@ func p1(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	bl := &load{url: base.url, body: body, sig: sig, client: client}
+	bl := newLoad(base.url, forge.GitHub, body, client)
 	bl.throughput(ctx, *concurrency, time.Second) // warm up
 	baseRate, baseFailed := bl.throughput(ctx, *concurrency, *duration)
 	base.stop()
@@ -308,20 +340,20 @@ func p1(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fw, err := start(ctx, mode.cmd, sub)
+		fw, err := start(ctx, mode.cmd, sub, "github")
 		if err != nil {
 			return err
 		}
-		fl := &load{url: fw.url, body: body, sig: sig, client: client}
+		fl := newLoad(fw.url, forge.GitHub, body, client)
 		fl.throughput(ctx, *concurrency, time.Second) // warm up
 		accepted, failed := fl.throughput(ctx, *concurrency, *duration)
 		fw.stop()
 		// Latency on a fresh server, so the backlog of the throughput run does not weigh on it.
-		fw, err = start(ctx, mode.cmd, sub+"-lat")
+		fw, err = start(ctx, mode.cmd, sub+"-lat", "github")
 		if err != nil {
 			return err
 		}
-		fl = &load{url: fw.url, body: body, sig: sig, client: client}
+		fl = newLoad(fw.url, forge.GitHub, body, client)
 		lat, latFailed := fl.latency(ctx, *rate, *latDuration)
 		fw.stop()
 		results = append(results, result{mode.name, accepted, failed, lat, latFailed})
@@ -334,5 +366,67 @@ func p1(ctx context.Context, args []string) error {
 			pct(r.lat, 0.50).Round(10*time.Microsecond), pct(r.lat, 0.99).Round(10*time.Microsecond))
 	}
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
+	return nil
+}
+
+// p1Hosts measures ingest throughput for each host's verification scheme and payload (its
+// corpus push), with processing on, beside the same bare-handler baseline.
+//
+//	go run ./cmd/fwbench p1-hosts [-duration 5s] [-concurrency 64]
+func p1Hosts(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("p1-hosts", flag.ContinueOnError)
+	duration := fs.Duration("duration", 5*time.Second, "length of each throughput run")
+	concurrency := fs.Int("concurrency", 64, "concurrent clients")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	shared := os.Getenv("FORGEWAY_SHARED")
+	if shared == "" {
+		shared = "../shared"
+	}
+	payloads := map[forge.Kind]string{
+		forge.GitHub: "github/push.json", forge.GitLab: "gitlab/push.json", forge.BitbucketDC: "bitbucket-dc/go-scm/repo.refs_changed.json",
+		forge.AzureDevOps: "azure-devops/git.push.json", forge.Gitea: "gitea/push.json",
+	}
+	transport := &http.Transport{MaxIdleConns: *concurrency * 2, MaxIdleConnsPerHost: *concurrency * 2, IdleConnTimeout: time.Minute}
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	dir, err := os.MkdirTemp("", "fwbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Printf("P1 per host: each host's corpus push, %d concurrent clients, %s per run, processing on, %d CPUs\n\n", *concurrency, *duration, runtime.NumCPU())
+	fmt.Printf("| host (verification) | payload bytes | baseline/s | Forgeway/s | ratio |\n| --- | ---: | ---: | ---: | ---: |\n")
+	schemes := map[forge.Kind]string{forge.GitHub: "HMAC-SHA256", forge.GitLab: "token", forge.BitbucketDC: "HMAC-SHA256", forge.AzureDevOps: "basic auth", forge.Gitea: "HMAC-SHA256"}
+	for _, kind := range forge.Kinds() {
+		body, err := os.ReadFile(filepath.Join(shared, "corpus", payloads[kind]))
+		if err != nil {
+			return err
+		}
+		base, err := start(ctx, "serve-baseline")
+		if err != nil {
+			return err
+		}
+		bl := newLoad(base.url, kind, body, client)
+		bl.throughput(ctx, *concurrency, time.Second)
+		baseRate, _ := bl.throughput(ctx, *concurrency, *duration)
+		base.stop()
+		sub, err := os.MkdirTemp(dir, "data-")
+		if err != nil {
+			return err
+		}
+		fw, err := start(ctx, "serve-forgeway", sub, string(kind))
+		if err != nil {
+			return err
+		}
+		fl := newLoad(fw.url, kind, body, client)
+		fl.throughput(ctx, *concurrency, time.Second)
+		rate, failed := fl.throughput(ctx, *concurrency, *duration)
+		fw.stop()
+		if failed > 0 {
+			return fmt.Errorf("%s: %d deliveries refused", kind, failed)
+		}
+		fmt.Printf("| %s (%s) | %d | %.0f | %.0f | %.2f |\n", kind, schemes[kind], len(body), baseRate, rate, rate/baseRate)
+	}
 	return nil
 }
