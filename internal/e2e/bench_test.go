@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/forge/azuredevops"
+	"github.com/forgeway/forgeway/internal/forge/azuredevops/azurefake"
+	"github.com/forgeway/forgeway/internal/forge/bitbucketdc/bitbucketfake"
+	"github.com/forgeway/forgeway/internal/forge/forgetest"
 	"github.com/forgeway/forgeway/internal/forge/github/githubfake"
 	"github.com/forgeway/forgeway/internal/gittest"
 	"github.com/forgeway/forgeway/internal/testserver"
@@ -191,4 +195,54 @@ func BenchmarkIngest(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkP3DiscoveryHosts discovers 10,000 repositories on each host's fake answering each
+// request after 20 ms (fakes as the conformance suite uses them, checking every response
+// against the host's API description where there is one): listing requests and wall time per
+// discovery.
+//
+//	go test ./internal/e2e -run '^$' -bench P3DiscoveryHosts -benchtime 1x
+func BenchmarkP3DiscoveryHosts(b *testing.B) {
+	// Bitbucket's and Azure's conformance arrangements shrink pages to keep three pages cheap;
+	// their Bench arrangements page as the hosts do.
+	benchHosts := map[string]func(t testing.TB) forgetest.Host{
+		"bitbucket-dc": bitbucketfake.Bench,
+		"azure-devops": func(t testing.TB) forgetest.Host { return azurefake.Bench(t, azuredevops.New()) },
+	}
+	for _, name := range []string{"github", "gitlab", "bitbucket-dc", "azure-devops", "gitea"} {
+		b.Run(name, func(b *testing.B) {
+			newHost := hosts[name]
+			if bh, ok := benchHosts[name]; ok {
+				newHost = bh
+			}
+			h := newHost(b)
+			h.AddRepositories(b, 10000)
+			e := startB(b)
+			in := h.Connect(b)
+			var out api.Integration
+			e.MustCall("POST", "/api/v1/integrations", map[string]any{
+				"kind": string(h.Driver().Kind()), "base_url": in.BaseURL, "settings": in.Settings, "secrets": in.Secrets, "discover": false,
+			}, &out, http.StatusCreated)
+			rec, err := e.App.Store.GetIntegration(context.Background(), out.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.(forgetest.Latency).SetLatency(20 * time.Millisecond)
+			requests := 0
+			b.ResetTimer()
+			for b.Loop() {
+				r0 := h.Requests()
+				p, err := e.App.Catalog.Discover(context.Background(), rec, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if p.Repositories != 10000 {
+					b.Fatalf("discovered %d repositories", p.Repositories)
+				}
+				requests += h.Requests() - r0
+			}
+			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+		})
+	}
 }

@@ -57,3 +57,9 @@ type Host interface {
 	// Requests counts the API requests the fake has answered.
 	Requests() int
 }
+
+// Latency is implemented by hosts that can delay every API answer, for benchmarks that
+// measure what a host's latency costs (discovery of many repositories).
+type Latency interface {
+	SetLatency(d time.Duration)
+}

@@ -19,10 +19,11 @@ const conformancePageSize = 3
 // conformance adapts the fake to the conformance suite: a token integration of a Project
 // Administrator, repositories in projects of conformancePageSize.
 type conformance struct {
-	s      *Server
-	driver forge.Driver
-	token  string
-	next   int // repositories added so far
+	s          *Server
+	driver     forge.Driver
+	token      string
+	next       int // repositories added so far
+	perProject int // repositories per project
 }
 
 // Conformance returns the fake arranged for the conformance suite, with the Azure DevOps
@@ -30,7 +31,15 @@ type conformance struct {
 func Conformance(t testing.TB, driver forge.Driver) forgetest.Host {
 	s := New(t, Options{Git: true})
 	s.AddUser(User{DisplayName: "Conformance Admin", UniqueName: "admin@conformance.example", EditSubscriptions: true})
-	return &conformance{s: s, driver: driver, token: s.IssuePAT(PAT{User: "admin@conformance.example"})}
+	return &conformance{s: s, driver: driver, token: s.IssuePAT(PAT{User: "admin@conformance.example"}), perProject: conformancePageSize}
+}
+
+// Bench is Conformance arranged for load benchmarks: responses not checked against the
+// descriptions, and repositories added a hundred to a project, as organizations have them.
+func Bench(t testing.TB, driver forge.Driver) forgetest.Host {
+	s := New(t, Options{Unchecked: true})
+	s.AddUser(User{DisplayName: "Bench Admin", UniqueName: "admin@bench.example", EditSubscriptions: true})
+	return &conformance{s: s, driver: driver, token: s.IssuePAT(PAT{User: "admin@bench.example"}), perProject: 100}
 }
 
 func (c *conformance) Driver() forge.Driver { return c.driver }
@@ -48,7 +57,7 @@ func (c *conformance) AddRepositories(_ testing.TB, n int) []string {
 	var names []string
 	for range n {
 		c.next++
-		project := fmt.Sprintf("conformance-%03d", (c.next-1)/conformancePageSize+1)
+		project := fmt.Sprintf("conformance-%03d", (c.next-1)/c.perProject+1)
 		r := c.s.AddRepository(Repo{Project: project, Name: fmt.Sprintf("repo-%05d", c.next), Branches: map[string]string{"main": fakeSHA("conformance", strconv.Itoa(c.next))}})
 		names = append(names, r.FullName())
 	}
@@ -93,3 +102,6 @@ func (c *conformance) FailNext(_ testing.TB, n, status int, retryAfter time.Dura
 }
 
 func (c *conformance) Requests() int { return c.s.RequestCount("") }
+
+// SetLatency delays every API answer (forgetest.Latency).
+func (c *conformance) SetLatency(d time.Duration) { c.s.SetLatency(d) }

@@ -35,7 +35,17 @@ func Conformance(t testing.TB) forgetest.Host {
 	if err != nil {
 		t.Fatalf("bitbucketfake: %v", err)
 	}
-	s := newServer(t, Options{MaxPageSize: conformancePage}, spec)
+	return arrange(newServer(t, Options{MaxPageSize: conformancePage}, spec))
+}
+
+// Bench is Conformance arranged for load benchmarks: responses not checked against the
+// description, and Bitbucket's default page size limits.
+func Bench(t testing.TB) forgetest.Host {
+	t.Helper()
+	return arrange(New(t, Options{Unchecked: true}))
+}
+
+func arrange(s *Server) forgetest.Host {
 	s.AddUser(User{Name: conformanceUser, DisplayName: "Forgeway service account"})
 	s.AddProject(Project{Key: conformanceProject, Name: "Conformance"})
 	s.Grant(conformanceUser, conformanceProject, "PROJECT_ADMIN")
@@ -131,3 +141,6 @@ func (h *host) FailNext(_ testing.TB, n, status int, retryAfter time.Duration) {
 
 // Requests counts the API requests the fake answered.
 func (h *host) Requests() int { return h.s.RequestCount("") }
+
+// SetLatency delays every API answer (forgetest.Latency).
+func (h *host) SetLatency(d time.Duration) { h.s.SetLatency(d) }

@@ -102,3 +102,6 @@ func (h *host) FailNext(_ testing.TB, n, status int, retryAfter time.Duration) {
 
 // Requests counts the API requests the fake answered.
 func (h *host) Requests() int { return h.s.RequestCount("") }
+
+// SetLatency delays every API answer (forgetest.Latency).
+func (h *host) SetLatency(d time.Duration) { h.s.SetLatency(d) }

@@ -79,3 +79,6 @@ func (c *conformance) FailNext(_ testing.TB, n, status int, retryAfter time.Dura
 }
 
 func (c *conformance) Requests() int { return c.g.RequestCount("") }
+
+// SetLatency delays every API answer (forgetest.Latency).
+func (c *conformance) SetLatency(d time.Duration) { c.g.SetLatency(d) }

@@ -116,3 +116,6 @@ func (h *conformanceHost) Requests() int { return h.s.RequestCount("") }
 func (h *conformanceHost) String() string {
 	return "gitlab fake at " + strings.TrimPrefix(h.s.URL, "http://")
 }
+
+// SetLatency delays every API answer (forgetest.Latency).
+func (c *conformanceHost) SetLatency(d time.Duration) { c.s.SetLatency(d) }
