@@ -2,16 +2,11 @@ package bitbucketdc
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -221,40 +216,7 @@ func (c *Client) checkAdmin(ctx context.Context) forge.Check {
 
 // classifyNetError names why a request never got an answer, and what to do.
 func classifyNetError(err error, base string) (string, string) {
-	host := base
-	if u, perr := url.Parse(base); perr == nil {
-		host = u.Host
-	}
-	var dnsErr *net.DNSError
-	var unknownCA x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var recordErr tls.RecordHeaderError
-	var verifyErr *tls.CertificateVerificationError
-	var opErr *net.OpError
-	switch {
-	case errors.As(err, &dnsErr):
-		return "DNS: cannot resolve " + host, "check the base URL's host name, and that Forgeway's host can resolve it (DNS, /etc/hosts, proxy settings)"
-	case errors.As(err, &unknownCA) || (errors.As(err, &verifyErr) && errors.As(verifyErr.Err, &unknownCA)):
-		return "TLS: " + host + "'s certificate is signed by an authority Forgeway does not trust",
-			"add the CA that signed Bitbucket's certificate to the integration's TLS trust (PEM), or fix the server's certificate chain"
-	case errors.As(err, &hostErr):
-		return "TLS: " + host + "'s certificate is not valid for that name", "use the host name the certificate was issued for, or reissue the certificate with it"
-	case errors.As(err, &invalid):
-		return "TLS: " + host + "'s certificate is invalid (" + invalid.Error() + ")", "renew Bitbucket's certificate, or check this host's clock"
-	case errors.As(err, &recordErr) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return "TLS: " + host + " did not answer TLS", "the server speaks plain HTTP on that port: use http://, or the HTTPS port"
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err):
-		return "timeout: " + host + " did not answer in time", "check that Bitbucket is up and that no firewall or proxy drops Forgeway's connections"
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return "connection: cannot connect to " + host + " (" + opErr.Err.Error() + ")", "check the host and port (Bitbucket's default is 7990), that Bitbucket is running, and firewalls between Forgeway and it"
-	}
-	return "cannot reach " + host + ": " + netError(err).Error(), "check the base URL and the network between Forgeway and Bitbucket"
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return forge.Unreachable(err, base, "Bitbucket")
 }
 
 // describeFailure turns a failed call into a check's detail and hint.
