@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 const (
@@ -141,7 +142,7 @@ func corpusCases(t *testing.T) map[string]corpusCase {
 // (Microsoft's sample, what the "Test" button sends: a ping), and as a real notification of
 // the same content (its own subscription and event ids), compared field by field.
 func TestCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := corpus.Files(t, "azure-devops")
 	cases := corpusCases(t)
 	for _, name := range sortedKeys(files) {
 		if _, ok := cases[name]; !ok {

@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // FuzzVerify checks that Verify never panics on any body, header and secret, that every
 // failure is ErrSignature, and that a delivery authenticated with BasicAuth under a non-empty
 // secret and a user without a colon always passes, whatever its body.
 func FuzzVerify(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "azure-devops")
 	for _, name := range sortedKeys(files) {
 		f.Add(files[name], BasicAuth("forgeway", "corpus-secret"), "forgeway", "corpus-secret", "")
 	}
@@ -55,7 +56,7 @@ func FuzzVerify(f *testing.F) {
 // FuzzNormalize checks that Identify and Normalize never panic, that their failures are
 // ErrMalformed, and that a successful Normalize either gives events or says why not.
 func FuzzNormalize(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "azure-devops")
 	for _, name := range sortedKeys(files) {
 		f.Add(files[name])
 		f.Add(withIdentity(f, files[name], "435e539d-3ce2-4283-8da9-8f3c0fe2e45e", 3, "56e81d32-b0e8-44e2-a92a-55eb7b6ccdce"))

@@ -3,64 +3,13 @@ package adowebhook
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/forge"
 )
-
-// corpusDir finds the shared Azure DevOps corpus: $FORGEWAY_SHARED/corpus/azure-devops, else
-// the shared folder beside the repository checkout (X/main/internal/forge/azuredevops/adowebhook
-// → X/shared). A missing corpus fails the test: the corpus is the point of these tests.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("FORGEWAY_SHARED")
-	if base == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			tb.Fatalf("find corpus: %v", err)
-		}
-		base = filepath.Join(wd, "..", "..", "..", "..", "..", "shared")
-	}
-	dir := filepath.Join(base, "corpus", "azure-devops")
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		tb.Fatalf("Azure DevOps corpus not found at %s (set FORGEWAY_SHARED to the shared folder): %v", dir, err)
-	}
-	return dir
-}
-
-// corpusFiles lists every payload of the corpus, subfolders included, by path relative to it
-// ("git.push.json", "go-scm/git.push.json").
-func corpusFiles(tb testing.TB) map[string][]byte {
-	tb.Helper()
-	dir := corpusDir(tb)
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() || !strings.HasSuffix(p, ".json") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		return nil
-	})
-	if err != nil {
-		tb.Fatalf("read corpus: %v", err)
-	}
-	if len(files) == 0 {
-		tb.Fatalf("no payloads in %s", dir)
-	}
-	return files
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // corpusCase is what one corpus payload must give. The values below were written by reading
@@ -117,7 +118,7 @@ func corpusCases(t *testing.T) map[string]corpusCase {
 // TestCorpus signs every Bitbucket DC payload of the shared corpus with X-Hub-Signature, then
 // identifies, verifies and normalizes it and compares with what the payload says.
 func TestCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := corpus.Files(t, "bitbucket-dc")
 	cases := corpusCases(t)
 	for _, name := range sortedKeys(files) {
 		if _, ok := cases[name]; !ok {
@@ -163,7 +164,7 @@ func TestCorpus(t *testing.T) {
 // TestCorpusKnownAnswer checks the known-answer vector of HEADERS.md: drone/go-scm's
 // signature over the exact bytes of go-scm/repo.refs_changed.json.
 func TestCorpusKnownAnswer(t *testing.T) {
-	body := corpusFiles(t)["go-scm/repo.refs_changed.json"]
+	body := corpus.Files(t, "bitbucket-dc")["go-scm/repo.refs_changed.json"]
 	if len(body) != 928 {
 		t.Fatalf("go-scm/repo.refs_changed.json is %d bytes, HEADERS.md says 928 (line endings changed?)", len(body))
 	}

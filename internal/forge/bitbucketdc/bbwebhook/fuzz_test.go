@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // FuzzVerify checks that Verify never panics on any header and body, that a signature made
 // with Sign under a non-empty secret always passes, and that every failure is ErrSignature.
 func FuzzVerify(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "bitbucket-dc")
 	for _, name := range sortedKeys(files) {
 		body := files[name]
 		f.Add(body, Sign("corpus-secret", body), "corpus-secret")
@@ -47,7 +48,7 @@ func FuzzVerify(f *testing.F) {
 // ErrMalformed, that a successful Normalize either gives events or says why not, and that
 // every event it gives can be encoded (the core stores it as JSON).
 func FuzzNormalize(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "bitbucket-dc")
 	for _, name := range sortedKeys(files) {
 		var top struct {
 			EventKey string `json:"eventKey"`

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // corpusCase is what one corpus payload must give. The values below were written by reading
@@ -150,7 +151,7 @@ func corpusCases(t *testing.T) map[string]corpusCase {
 // signed as Gitea signs, under Gitea's headers, Forgejo's, and as a form-encoded delivery, and
 // compares the result field by field with what the payload says.
 func TestCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := corpus.Files(t, "gitea")
 	cases := corpusCases(t)
 	for _, name := range sortedKeys(cases) {
 		if _, ok := files[name]; !ok {
@@ -207,7 +208,7 @@ func TestKnownAnswer(t *testing.T) {
 		secret = "71295b197fa25f4356d2fb9965df3f2379d903d7"
 		want   = "a31111f057bafe895837f4a93c0f1f528919c199a20438b1fc8e23485780a33a"
 	)
-	body := corpusFiles(t)["go-scm/pull_request.edited.json"]
+	body := corpus.Files(t, "gitea")["go-scm/pull_request.edited.json"]
 	if body == nil {
 		t.Fatal("go-scm/pull_request.edited.json is missing from the corpus")
 	}

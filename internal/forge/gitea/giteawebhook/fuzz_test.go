@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // FuzzVerify checks that Verify never panics on any header and body, that a signature made
 // with Sign under a non-empty secret always passes (under Gitea's header and Forgejo's), and
 // that every failure is ErrSignature.
 func FuzzVerify(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "gitea")
 	for _, name := range sortedKeys(files) {
 		body := files[name]
 		f.Add(body, Sign("corpus-secret", body), "corpus-secret", "application/json")
@@ -49,7 +50,7 @@ func FuzzVerify(f *testing.F) {
 // FuzzNormalize checks that Identify and Normalize never panic, that their failures are
 // ErrMalformed, and that a successful Normalize either gives events or says why not.
 func FuzzNormalize(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "gitea")
 	for _, name := range sortedKeys(files) {
 		f.Add(eventOfFile(name), "application/json", files[name])
 	}

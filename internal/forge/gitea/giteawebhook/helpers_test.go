@@ -2,10 +2,8 @@ package giteawebhook
 
 import (
 	"context"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,63 +12,6 @@ import (
 
 	"github.com/forgeway/forgeway/internal/forge"
 )
-
-// corpusDir finds the shared Gitea corpus: $FORGEWAY_SHARED/corpus/gitea, else the "shared"
-// folder beside the repository checkout, found by walking up from the package directory.
-// A missing corpus fails the test: the corpus is the point of these tests.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("FORGEWAY_SHARED")
-	if base == "" {
-		dir, err := os.Getwd()
-		if err != nil {
-			tb.Fatalf("find corpus: %v", err)
-		}
-		for {
-			if fi, err := os.Stat(filepath.Join(dir, "shared", "corpus")); err == nil && fi.IsDir() {
-				base = filepath.Join(dir, "shared")
-				break
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				tb.Fatalf("Gitea corpus not found above the package directory (set FORGEWAY_SHARED to the shared folder)")
-			}
-			dir = parent
-		}
-	}
-	dir := filepath.Join(base, "corpus", "gitea")
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		tb.Fatalf("Gitea corpus not found at %s (set FORGEWAY_SHARED to the shared folder): %v", dir, err)
-	}
-	return dir
-}
-
-// corpusFiles lists every payload of the corpus, sub-folders included, by slash-separated path
-// relative to the corpus folder ("push.json", "go-scm/create.tag.json").
-func corpusFiles(tb testing.TB) map[string][]byte {
-	tb.Helper()
-	dir := corpusDir(tb)
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		files[filepath.ToSlash(rel)] = b
-		return nil
-	})
-	if err != nil {
-		tb.Fatalf("read corpus: %v", err)
-	}
-	if len(files) == 0 {
-		tb.Fatalf("no payloads in %s", dir)
-	}
-	return files
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

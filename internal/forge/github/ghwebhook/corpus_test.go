@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // corpusCase is what one corpus payload must give. The values below were written by reading
@@ -328,7 +329,7 @@ func corpusCases(t *testing.T) map[string]corpusCase {
 // TestCorpus signs every GitHub payload of the shared corpus, then identifies, verifies and
 // normalizes it, as JSON and as a form-encoded body, and compares with what the payload says.
 func TestCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := corpus.Files(t, "github")
 	cases := corpusCases(t)
 	for _, name := range sortedKeys(files) {
 		if _, ok := cases[name]; !ok {

@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // FuzzVerify checks that Verify never panics on any header and body, that a signature made
 // with Sign under a non-empty secret always passes, and that every failure is ErrSignature.
 func FuzzVerify(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "github")
 	for _, name := range sortedKeys(files) {
 		body := files[name]
 		f.Add(body, Sign("corpus-secret", body), "corpus-secret")
@@ -43,7 +44,7 @@ func FuzzVerify(f *testing.F) {
 // FuzzNormalize checks that Identify and Normalize never panic, that their failures are
 // ErrMalformed, and that a successful Normalize either gives events or says why not.
 func FuzzNormalize(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "github")
 	for _, name := range sortedKeys(files) {
 		f.Add(eventOf(name), "application/json", files[name])
 	}

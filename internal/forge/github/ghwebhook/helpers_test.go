@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -13,48 +11,6 @@ import (
 
 	"github.com/forgeway/forgeway/internal/forge"
 )
-
-// corpusDir finds the shared GitHub corpus: $FORGEWAY_SHARED/corpus/github, else the shared
-// folder beside the repository checkout (X/main/internal/forge/github/ghwebhook → X/shared).
-// A missing corpus fails the test: the corpus is the point of these tests.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("FORGEWAY_SHARED")
-	if base == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			tb.Fatalf("find corpus: %v", err)
-		}
-		base = filepath.Join(wd, "..", "..", "..", "..", "..", "shared")
-	}
-	dir := filepath.Join(base, "corpus", "github")
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		tb.Fatalf("GitHub corpus not found at %s (set FORGEWAY_SHARED to the shared folder): %v", dir, err)
-	}
-	return dir
-}
-
-// corpusFiles lists the corpus payloads by file name.
-func corpusFiles(tb testing.TB) map[string][]byte {
-	tb.Helper()
-	dir := corpusDir(tb)
-	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		tb.Fatalf("list corpus: %v", err)
-	}
-	if len(names) == 0 {
-		tb.Fatalf("no payloads in %s", dir)
-	}
-	files := make(map[string][]byte, len(names))
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			tb.Fatalf("read corpus file: %v", err)
-		}
-		files[filepath.Base(n)] = b
-	}
-	return files
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // corpusCase is what one corpus payload must give. The values below were written by reading
@@ -277,7 +278,7 @@ func corpusCases(t *testing.T) map[string]corpusCase {
 // token, and the Standard Webhooks signature when a signing token is configured), then
 // identifies, verifies and normalizes it and compares with what the payload says.
 func TestCorpus(t *testing.T) {
-	files := corpusFiles(t)
+	files := corpus.Files(t, "gitlab")
 	cases := corpusCases(t)
 	for _, name := range sortedKeys(files) {
 		if _, ok := cases[name]; !ok {

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // FuzzVerify checks that Verify never panics on any headers and body, that every failure is
 // ErrSignature, and that a delivery authenticated with Authenticate under non-empty secrets
 // always passes.
 func FuzzVerify(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "gitlab")
 	for _, name := range sortedKeys(files) {
 		f.Add(files[name], "corpus-secret", "corpus-secret", "idem-1", int64(0), "")
 	}
@@ -61,7 +62,7 @@ func FuzzVerify(f *testing.F) {
 // FuzzNormalize checks that Identify and Normalize never panic, that their failures are
 // ErrMalformed, and that a successful Normalize either gives events or says why not.
 func FuzzNormalize(f *testing.F) {
-	files := corpusFiles(f)
+	files := corpus.Files(f, "gitlab")
 	for _, name := range sortedKeys(files) {
 		f.Add(eventOf(name), files[name])
 	}
