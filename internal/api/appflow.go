@@ -49,31 +49,45 @@ func (s *Server) takeFlow(ctx context.Context, state string, keep bool) (flowSta
 	return f, s.now().Before(f.Expires)
 }
 
-// appSetup finds the App setup ability of the path's integration.
-func (s *Server) appSetup(w http.ResponseWriter, r *http.Request) (store.Integration, forge.AppSetup, bool) {
+// supports reports whether a driver offers a browser flow's step: "manifest" (creating the
+// App on the host) or "install" (installing or authorizing it, as a person).
+func supports(d forge.Driver, step string) bool {
+	switch step {
+	case "manifest":
+		_, ok := d.(forge.AppManifest)
+		return ok
+	case "install":
+		_, ok := d.(forge.Authorizer)
+		return ok
+	}
+	return false
+}
+
+// appSetup finds the path's integration, answering for a kind whose driver lacks the step.
+func (s *Server) appSetup(w http.ResponseWriter, r *http.Request, step string) (store.Integration, bool) {
 	rec, ok := s.loadIntegration(w, r)
 	if !ok {
-		return rec, nil, false
+		return rec, false
 	}
 	if rec.Kind != r.PathValue("kind") {
 		problem.Send(w, http.StatusNotFound, "not-found", "No such flow for this integration", "the integration is a "+rec.Kind+" integration", "")
-		return rec, nil, false
+		return rec, false
 	}
 	d, err := s.ints.Driver(rec.Kind)
 	if err != nil {
 		s.fail(w, r, "app setup", err)
-		return rec, nil, false
+		return rec, false
 	}
-	as, ok := d.(forge.AppSetup)
-	if !ok {
-		problem.Send(w, http.StatusNotImplemented, "unsupported", rec.Kind+" has no App setup flow", "", "")
-		return rec, nil, false
+	if !supports(d, step) {
+		what := map[string]string{"manifest": "cannot create its app for you", "install": "has no browser authorization flow"}[step]
+		problem.Send(w, http.StatusNotImplemented, "unsupported", rec.Kind+" "+what, "", "See docs/hosts/"+rec.Kind+".md for how to connect it.")
+		return rec, false
 	}
-	return rec, as, true
+	return rec, true
 }
 
 func (s *Server) startManifest(w http.ResponseWriter, r *http.Request) {
-	rec, _, ok := s.appSetup(w, r)
+	rec, ok := s.appSetup(w, r, "manifest")
 	if !ok {
 		return
 	}
@@ -86,7 +100,7 @@ func (s *Server) startManifest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) startInstall(w http.ResponseWriter, r *http.Request) {
-	rec, _, ok := s.appSetup(w, r)
+	rec, ok := s.appSetup(w, r, "install")
 	if !ok {
 		return
 	}
@@ -123,19 +137,18 @@ func htmlPage(w http.ResponseWriter, status int, p pageData) {
 	_ = messagePage.Execute(w, p)
 }
 
-// flowTarget loads what a browser flow acts on: its integration (of the path's kind), the
-// driver's App setup, and the integration's opened secrets; it answers the browser itself when
-// one is missing.
-func (s *Server) flowTarget(w http.ResponseWriter, r *http.Request, f flowState) (store.Integration, forge.AppSetup, forge.Integration, bool) {
+// flowTarget loads what a browser flow acts on: its integration (of the path's kind), its
+// driver (which offers the step), and the integration's opened secrets; it answers the
+// browser itself when one is missing.
+func (s *Server) flowTarget(w http.ResponseWriter, r *http.Request, f flowState, step string) (store.Integration, forge.Driver, forge.Integration, bool) {
 	rec, err := s.st.GetIntegration(r.Context(), f.IntegrationID)
 	if err != nil || rec.Kind != r.PathValue("kind") {
 		htmlPage(w, http.StatusNotFound, pageData{Title: "Integration not found", Detail: "The integration this link was made for no longer exists."})
 		return rec, nil, forge.Integration{}, false
 	}
 	d, _ := s.ints.Driver(rec.Kind)
-	as, ok := d.(forge.AppSetup)
-	if !ok {
-		htmlPage(w, http.StatusNotFound, pageData{Title: "Not available", Detail: rec.Kind + " has no App setup flow."})
+	if d == nil || !supports(d, step) {
+		htmlPage(w, http.StatusNotFound, pageData{Title: "Not available", Detail: rec.Kind + " has no such browser flow."})
 		return rec, nil, forge.Integration{}, false
 	}
 	fi, _, err := s.ints.Open(rec)
@@ -143,7 +156,7 @@ func (s *Server) flowTarget(w http.ResponseWriter, r *http.Request, f flowState)
 		htmlPage(w, http.StatusInternalServerError, pageData{Title: "Cannot continue", Detail: "The integration's secrets could not be read; see the server log."})
 		return rec, nil, fi, false
 	}
-	return rec, as, fi, true
+	return rec, d, fi, true
 }
 
 // flowPage is the browser side: the manifest form and the redirect to installation.
@@ -154,13 +167,13 @@ func (s *Server) flowPage(step string) http.HandlerFunc {
 			htmlPage(w, http.StatusBadRequest, pageData{Title: "This link has expired", Detail: "Start again from Forgeway: links for creating or installing an App are valid for one hour."})
 			return
 		}
-		rec, as, fi, ok := s.flowTarget(w, r, f)
+		rec, d, fi, ok := s.flowTarget(w, r, f, step)
 		if !ok {
 			return
 		}
 		state := r.URL.Query().Get("state")
 		if step == "install" {
-			u, err := as.InstallURL(fi, state)
+			u, err := d.(forge.Authorizer).InstallURL(fi, state)
 			if err != nil {
 				htmlPage(w, http.StatusConflict, pageData{Title: "The App is not created yet", Detail: err.Error()})
 				return
@@ -169,7 +182,7 @@ func (s *Server) flowPage(step string) http.HandlerFunc {
 			return
 		}
 		base := s.ints.PublicURL()
-		action, manifest, err := as.ManifestForm(fi, forge.AppURLs{
+		action, manifest, err := d.(forge.AppManifest).ManifestForm(fi, forge.AppURLs{
 			Homepage: base, Callback: base + "/callback/" + rec.Kind, Setup: base + "/callback/" + rec.Kind,
 			Webhook: s.ints.AppWebhookURL(rec.Kind), State: state,
 		})
@@ -201,7 +214,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		htmlPage(w, http.StatusBadRequest, pageData{Title: "This link has expired", Detail: "Start again from Forgeway: the state in this link is unknown, used or older than one hour."})
 		return
 	}
-	rec, as, fi, ok := s.flowTarget(w, r, f)
+	step := "install"
+	if f.Step == "manifest" && q.Get("installation_id") == "" {
+		step = "manifest"
+	}
+	rec, d, fi, ok := s.flowTarget(w, r, f, step)
 	if !ok {
 		return
 	}
@@ -211,13 +228,13 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := q.Get("code")
-	switch {
-	case f.Step == "manifest" && q.Get("installation_id") == "":
+	switch step {
+	case "manifest":
 		if code == "" {
 			htmlPage(w, http.StatusBadRequest, pageData{Title: "No code", Detail: "The host sent no code to convert."})
 			return
 		}
-		settings, secrets, err := as.ConvertManifest(r.Context(), fi, env, code)
+		settings, secrets, err := d.(forge.AppManifest).ConvertManifest(r.Context(), fi, env, code)
 		if err != nil {
 			htmlPage(w, http.StatusBadGateway, pageData{Title: "The App could not be created", Detail: err.Error()})
 			return
@@ -243,7 +260,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		}
 		login := ""
 		if code != "" {
-			cred, err := as.ExchangeCode(r.Context(), fi, env, code)
+			cred, err := d.(forge.Authorizer).ExchangeCode(r.Context(), fi, env, code)
 			if err != nil {
 				htmlPage(w, http.StatusBadGateway, pageData{Title: "Your authorization could not be completed", Detail: err.Error()})
 				return

@@ -300,19 +300,21 @@ func (s *Server) reconcileIntegration(w http.ResponseWriter, r *http.Request) {
 	accepted(w, j)
 }
 
-// Kind describes a host kind and the fields its integrations take.
+// Kind describes a host kind, the fields its integrations take, and its browser flows.
 type Kind struct {
 	Kind   string        `json:"kind"`
 	Fields []forge.Field `json:"fields"`
-	App    bool          `json:"app_setup"`
+	// AppManifest: Forgeway can create the host-side App (GET …/{kind}/manifest).
+	AppManifest bool `json:"app_manifest"`
+	// Authorize: a person can install or authorize the App in a browser (GET …/{kind}/install).
+	Authorize bool `json:"authorize"`
 }
 
 func (s *Server) listKinds(w http.ResponseWriter, r *http.Request) {
 	out := List[Kind]{Items: []Kind{}}
 	for _, k := range s.ints.KindNames() {
 		d, _ := s.ints.Driver(k)
-		_, app := d.(forge.AppSetup)
-		out.Items = append(out.Items, Kind{Kind: k, Fields: d.Fields(), App: app})
+		out.Items = append(out.Items, Kind{Kind: k, Fields: d.Fields(), AppManifest: supports(d, "manifest"), Authorize: supports(d, "install")})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -128,19 +128,25 @@ type HookSecretRotator interface {
 	RotateIntegrationHook(ctx context.Context, spec HookSpec) error
 }
 
-// AppSetup is implemented by drivers that can create the host-side app for the user
-// (GitHub's app-manifest flow) and finish its installation.
-type AppSetup interface {
+// AppManifest is implemented by drivers that can create the host-side app for the user
+// (GitHub's app-manifest flow).
+type AppManifest interface {
 	// ManifestForm returns the URL to POST the manifest to and the manifest JSON, for a
 	// browser form that the user submits on the host.
 	ManifestForm(in Integration, urls AppURLs) (action string, manifest []byte, err error)
 	// ConvertManifest exchanges the code the host redirected back with for the app's
 	// credentials; it returns the settings and secrets to store.
 	ConvertManifest(ctx context.Context, in Integration, env Env, code string) (settings, secrets map[string]string, err error)
-	// InstallURL is where a user installs the app.
+}
+
+// Authorizer is implemented by drivers whose users authorize Forgeway on the host in a
+// browser — installing a GitHub App that requests the installer's authorization, or
+// authorizing a GitLab OAuth application — so that Forgeway can act as them.
+type Authorizer interface {
+	// InstallURL is where a person installs the app or authorizes it; state comes back in
+	// the callback.
 	InstallURL(in Integration, state string) (string, error)
-	// ExchangeCode turns an OAuth code from the installation callback into the installing
-	// person's user credential.
+	// ExchangeCode turns the code of the callback into that person's user credential.
 	ExchangeCode(ctx context.Context, in Integration, env Env, code string) (UserCredential, error)
 }
 

@@ -38,7 +38,8 @@ var (
 	_ forge.Client             = (*Client)(nil)
 	_ forge.Installations      = (*Client)(nil)
 	_ forge.UserTokenRefresher = (*Client)(nil)
-	_ forge.AppSetup           = Driver{}
+	_ forge.AppManifest        = Driver{}
+	_ forge.Authorizer         = Driver{}
 )
 
 func newClient(c config, env forge.Env) *Client {

@@ -232,21 +232,6 @@ type glUser struct {
 	Email    string `json:"email"`
 }
 
-// errNoManifest: GitLab has no equivalent of GitHub's app-manifest flow.
-var errNoManifest = fmt.Errorf("GitLab cannot create its OAuth application for Forgeway: create it by hand "+
-	"(avatar › Edit profile › Applications, scope \"api\", Callback URL <Forgeway>/callback/gitlab) and set "+
-	"client_id, client_secret and redirect_uri: %w", forge.ErrUnsupported)
-
-// ManifestForm is forge.ErrUnsupported: GitLab has no app-manifest flow.
-func (Driver) ManifestForm(forge.Integration, forge.AppURLs) (string, []byte, error) {
-	return "", nil, errNoManifest
-}
-
-// ConvertManifest is forge.ErrUnsupported: GitLab has no app-manifest flow.
-func (Driver) ConvertManifest(context.Context, forge.Integration, forge.Env, string) (map[string]string, map[string]string, error) {
-	return nil, nil, errNoManifest
-}
-
 // oauthAppConfig reads what the authorization flow needs (base URL, client_id,
 // client_secret, redirect_uri), whatever the integration's own credential.
 func oauthAppConfig(in forge.Integration) (config, error) {

@@ -58,7 +58,7 @@ func New() forge.Driver { return Driver{} }
 
 var (
 	_ forge.Driver   = Driver{}
-	_ forge.AppSetup = Driver{}
+	_ forge.Authorizer = Driver{}
 )
 
 // Kind is forge.GitLab.

@@ -123,16 +123,13 @@ func TestConfigureNormalizesSigningToken(t *testing.T) {
 	}
 }
 
-// TestNoManifest: GitLab cannot create its OAuth application; the App setup methods that
-// would say so.
+// TestNoManifest: GitLab cannot create its OAuth application (no app-manifest flow), and
+// authorizing needs one configured.
 func TestNoManifest(t *testing.T) {
-	as := gitlab.New().(forge.AppSetup)
-	if _, _, err := as.ManifestForm(forge.Integration{}, forge.AppURLs{}); err == nil || !strings.Contains(err.Error(), "Applications") {
-		t.Errorf("ManifestForm: %v", err)
+	if _, ok := gitlab.New().(forge.AppManifest); ok {
+		t.Error("the GitLab driver claims an app-manifest flow")
 	}
-	if _, _, err := as.ConvertManifest(context.Background(), forge.Integration{}, forge.Env{}, "code"); err == nil {
-		t.Error("ConvertManifest succeeded")
-	}
+	as := gitlab.New().(forge.Authorizer)
 	if _, err := as.InstallURL(forge.Integration{Secrets: map[string]string{"token": "t"}}, "st"); err == nil || !strings.Contains(err.Error(), "client_id") {
 		t.Errorf("InstallURL without an OAuth application: %v", err)
 	}

@@ -207,7 +207,7 @@ func TestAuthorizeFlow(t *testing.T) {
 	e := newEnv(t, gitlabfake.Options{})
 	in, _ := e.oauthIntegration("ana")
 	e.fake.SetBrowserUser("bob")
-	d := gitlab.New().(forge.AppSetup)
+	d := gitlab.New().(forge.Authorizer)
 	link, err := d.InstallURL(in, "state-123")
 	if err != nil {
 		t.Fatal(err)
