@@ -57,7 +57,7 @@ type Driver struct{}
 func New() forge.Driver { return Driver{} }
 
 var (
-	_ forge.Driver   = Driver{}
+	_ forge.Driver     = Driver{}
 	_ forge.Authorizer = Driver{}
 )
 
