@@ -80,6 +80,9 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	out := tokenResource(t)
 	out.Token = value
+	// The answer holds the token: never cached, and kept for Idempotency-Key replays only
+	// encrypted.
+	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, out)
 }
 

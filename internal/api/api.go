@@ -22,6 +22,7 @@ import (
 	"github.com/forgeway/forgeway/internal/events"
 	"github.com/forgeway/forgeway/internal/forge"
 	"github.com/forgeway/forgeway/internal/integrations"
+	"github.com/forgeway/forgeway/internal/outbound"
 	"github.com/forgeway/forgeway/internal/problem"
 	"github.com/forgeway/forgeway/internal/store"
 )
@@ -43,6 +44,7 @@ type Server struct {
 	now     func() time.Time
 	routes  []Route
 	version string
+	subs    *outbound.Service
 }
 
 // Options configures the API.
@@ -54,11 +56,17 @@ type Options struct {
 	Notify       func()
 	Now          func() time.Time
 	Version      string
+	// Subscriptions manages outbound subscriptions; nil: one on the integrations' store and
+	// keyring (whose dispatcher is not run).
+	Subscriptions *outbound.Service
 }
 
 // New returns the API server.
 func New(o Options) *Server {
-	s := &Server{ints: o.Integrations, st: o.Integrations.Store(), cat: o.Catalog, broker: o.Broker, log: o.Logger, notify: o.Notify, now: o.Now, version: o.Version}
+	s := &Server{ints: o.Integrations, st: o.Integrations.Store(), cat: o.Catalog, broker: o.Broker, log: o.Logger, notify: o.Notify, now: o.Now, version: o.Version, subs: o.Subscriptions}
+	if s.subs == nil {
+		s.subs = outbound.New(outbound.Options{Store: s.st, Keys: o.Integrations.Keys(), Logger: o.Logger})
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -108,11 +116,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 			continue // served by another package; listed for the OpenAPI document
 		}
 		h := rt.handler
-		if rt.Access != public {
-			h = s.authenticated(rt.Access, h)
-		}
+		// Idempotency runs inside authentication: saved answers are kept per token, and a
+		// request without a valid token never reaches them.
 		if rt.Method != http.MethodGet {
 			h = s.idempotent(h)
+		}
+		if rt.Access != public {
+			h = s.authenticated(rt.Access, h)
 		}
 		mux.Handle(rt.Method+" "+rt.Path, s.recoverer(h))
 	}

@@ -29,7 +29,9 @@ func schemaTypes() map[string]reflect.Type {
 		"Token": t(Token{}), "TokenList": t(List[Token]{}), "TokenCreate": t(TokenCreate{}),
 		"Project": t(Project{}), "ProjectList": t(List[Project]{}), "AppFlow": t(AppFlow{}),
 		"Kind": t(Kind{}), "KindList": t(List[Kind]{}), "Problem": t(problem.Details{}),
-		"Accepted": t(ingest.Accepted{}),
+		"Accepted": t(ingest.Accepted{}), "Subscription": t(Subscription{}), "SubscriptionList": t(List[Subscription]{}),
+		"SubscriptionCreate": t(SubscriptionCreate{}), "SubscriptionPatch": t(SubscriptionPatch{}),
+		"SubscriptionAttempt": t(SubscriptionAttempt{}), "SubscriptionAttemptList": t(List[SubscriptionAttempt]{}),
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/problem"
@@ -60,6 +62,14 @@ func (s *Server) routeTable() []Route {
 		r("GET", p+"/jobs/{id}", "Get a job: state, progress, error", "jobs", member, "", "Job", 200, s.getJob),
 		r("POST", p+"/jobs/{id}/retry", "Run a dead job again", "jobs", admin, "", "Job", 202, s.retryJob),
 
+		r("GET", p+"/subscriptions", "List outbound event subscriptions", "subscriptions", admin, "", "SubscriptionList", 200, s.listSubscriptions),
+		r("POST", p+"/subscriptions", "Subscribe an HTTP endpoint to events (signed per Standard Webhooks; the secret is shown once)", "subscriptions", admin, "SubscriptionCreate", "Subscription", 201, s.createSubscription),
+		r("GET", p+"/subscriptions/{id}", "Get a subscription", "subscriptions", admin, "", "Subscription", 200, s.getSubscription),
+		r("PATCH", p+"/subscriptions/{id}", "Change a subscription (URL, filters, disabled, secret rotation)", "subscriptions", admin, "SubscriptionPatch", "Subscription", 200, s.patchSubscription),
+		r("DELETE", p+"/subscriptions/{id}", "Delete a subscription and its attempts", "subscriptions", admin, "", "", 204, s.deleteSubscription),
+		r("GET", p+"/subscriptions/{id}/attempts", "List a subscription's delivery attempts, newest first (dead-lettered ones with status=dead)", "subscriptions", admin, "", "SubscriptionAttemptList", 200, s.listSubscriptionAttempts, "status", "limit", "cursor"),
+		r("POST", p+"/subscriptions/{id}/attempts/{n}/redeliver", "Send an attempt's event again now, with a fresh retry schedule", "subscriptions", admin, "", "SubscriptionAttempt", 202, s.redeliverAttempt),
+
 		r("PUT", p+"/users/{user}/credentials/{integration}", "Store a person's own token on an integration", "credentials", member, "CredentialPut", "Credential", 200, s.putCredential),
 		r("GET", p+"/users/{user}/credentials/{integration}", "Whether a person has a credential, and whose it is", "credentials", member, "", "Credential", 200, s.getCredential),
 		r("DELETE", p+"/users/{user}/credentials/{integration}", "Delete a person's credential", "credentials", member, "", "", 204, s.deleteCredential),
@@ -89,6 +99,7 @@ type savedAnswer struct {
 	ContentType string    `json:"content_type"`
 	Location    string    `json:"location,omitempty"`
 	Body        []byte    `json:"body"`
+	Sealed      bool      `json:"sealed,omitempty"` // Body is sealed with the keyring (it holds a secret)
 	At          time.Time `json:"at"`
 }
 
@@ -122,6 +133,16 @@ func (s *Server) idempotent(next http.HandlerFunc) http.HandlerFunc {
 					problem.Send(w, http.StatusUnprocessableEntity, "idempotency-key-reused", "The Idempotency-Key was used for a different request", "", "Use a new key for a new request.")
 					return
 				}
+				if a.Sealed {
+					// The answer carries a secret (Cache-Control: no-store): it was kept sealed.
+					body, err := s.ints.Keys().Open(a.Body)
+					if err != nil {
+						s.fail(w, r, "replay answer", fmt.Errorf("open the saved answer: %w", err))
+						return
+					}
+					a.Body = body
+					w.Header().Set("Cache-Control", "no-store")
+				}
 				if a.Location != "" {
 					w.Header().Set("Location", a.Location)
 				}
@@ -136,6 +157,13 @@ func (s *Server) idempotent(next http.HandlerFunc) http.HandlerFunc {
 		next(rec, r)
 		if rec.status < 500 {
 			a := savedAnswer{RequestHash: reqHash, Status: rec.status, ContentType: rec.Header().Get("Content-Type"), Location: rec.Header().Get("Location"), Body: rec.body.Bytes(), At: s.now().UTC()}
+			if strings.Contains(rec.Header().Get("Cache-Control"), "no-store") {
+				sealed, err := s.ints.Keys().Seal(a.Body)
+				if err != nil {
+					return // not kept: a retry makes a new answer rather than store a secret in the clear
+				}
+				a.Body, a.Sealed = sealed, true
+			}
 			raw, _ := json.Marshal(a)
 			_ = s.st.PutKV(r.Context(), kvKey, raw)
 		}

@@ -264,6 +264,7 @@ func (e *env) rootCommand() *cobra.Command {
 		e.projectsCommand(),
 		e.credentialsCommand(),
 		e.secretsCommand(),
+		e.subscriptionsCommand(),
 	)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	return root

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -164,6 +167,34 @@ func TestAPIAuthAndIdempotency(t *testing.T) {
 	if len(prjs.Items) != 2 {
 		t.Errorf("%d projects, want 2 (blue, green)", len(prjs.Items))
 	}
+	// A token created under an Idempotency-Key is replayed, but its saved answer is sealed.
+	tb, _ := json.Marshal(map[string]any{"name": "ci", "admin": true})
+	_, _, tok1 := e.raw("POST", "/api/v1/tokens", "application/json", e.Token, tb, map[string]string{"Idempotency-Key": "tok-1"})
+	_, _, tok2 := e.raw("POST", "/api/v1/tokens", "application/json", e.Token, tb, map[string]string{"Idempotency-Key": "tok-1"})
+	value, _ := tok1["token"].(string)
+	if value == "" || tok2["token"] != value {
+		t.Fatalf("token replay: %v / %v", tok1, tok2)
+	}
+	admin, err := e.App.Store.FindAPIToken(context.Background(), api.HashToken(e.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(admin.ID + "\x00POST /api/v1/tokens\x00tok-1"))
+	saved, err := e.App.Store.GetKV(context.Background(), "idem/"+hex.EncodeToString(sum[:]))
+	if err != nil {
+		t.Fatalf("the answer was not kept for replays: %v", err)
+	}
+	var answer struct {
+		Body   []byte `json:"body"`
+		Sealed bool   `json:"sealed"`
+	}
+	if err := json.Unmarshal(saved, &answer); err != nil {
+		t.Fatal(err)
+	}
+	if !answer.Sealed || bytes.Contains(answer.Body, []byte(value)) || bytes.Contains(saved, []byte(value)) {
+		t.Error("the saved token answer holds the token in the clear")
+	}
+
 	// The integration resource never shows secret values, only which are set.
 	var got api.Integration
 	e.MustCall("GET", "/api/v1/integrations/"+other, nil, &got, 200)

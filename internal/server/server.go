@@ -33,6 +33,7 @@ import (
 	"github.com/forgeway/forgeway/internal/integrations"
 	"github.com/forgeway/forgeway/internal/jobs"
 	"github.com/forgeway/forgeway/internal/metrics"
+	"github.com/forgeway/forgeway/internal/outbound"
 	"github.com/forgeway/forgeway/internal/problem"
 	"github.com/forgeway/forgeway/internal/secrets"
 	"github.com/forgeway/forgeway/internal/store"
@@ -62,7 +63,9 @@ type App struct {
 	Runner       *jobs.Runner
 	Mirrors      *gitmirror.Manager
 	Broker       *events.Broker
-	Handler      http.Handler
+	// Outbound delivers events to subscriptions (it runs beside the job runner).
+	Outbound *outbound.Service
+	Handler  http.Handler
 	// Out receives the one-time bootstrap messages (the admin token); os.Stdout in serve.
 	Out io.Writer
 }
@@ -73,6 +76,9 @@ type Options struct {
 	Drivers []forge.Driver
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Outbound tunes subscription delivery (tests shorten the retry schedule and timeout);
+	// its Store, Keys, Broker, Owner, Retention and Logger are set by New.
+	Outbound outbound.Options
 }
 
 // New assembles the process: it opens (and migrates) the database, loads or creates the
@@ -126,7 +132,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	a.Processor.Register(a.Runner)
 	a.Runner.Register(JobPrune, a.runPrune, jobs.KindOptions{MaxAttempts: 3, Timeout: time.Hour})
 	a.Ingest = ingest.New(ingest.Options{Integrations: ints, Logger: a.Log, Notify: notify, Observe: a.Metrics.Delivery, Now: o.Now})
-	a.API = api.New(api.Options{Integrations: ints, Catalog: a.Catalog, Broker: a.Broker, Logger: a.Log, Notify: notify, Now: o.Now, Version: Version})
+	oo := o.Outbound
+	oo.Store, oo.Keys, oo.Broker, oo.Owner, oo.Retention, oo.Logger = st, keys, a.Broker, cfg.InstanceID, cfg.Retention, a.Log
+	a.Outbound = outbound.New(oo)
+	a.API = api.New(api.Options{Integrations: ints, Catalog: a.Catalog, Broker: a.Broker, Logger: a.Log, Notify: notify, Now: o.Now, Version: Version, Subscriptions: a.Outbound})
 	a.Handler = a.routes()
 	return a, nil
 }
@@ -176,9 +185,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
-	done := make(chan error, 3)
+	done := make(chan error, 4)
 	var workers sync.WaitGroup
-	workers.Add(2)
+	workers.Add(3)
 	go func() {
 		defer workers.Done()
 		if a.Config.Workers == 0 {
@@ -187,6 +196,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			return
 		}
 		done <- a.Runner.Run(runCtx)
+	}()
+	go func() {
+		defer workers.Done()
+		if a.Config.Workers == 0 {
+			<-runCtx.Done() // no background work here, subscription deliveries included
+			return
+		}
+		done <- a.Outbound.Run(runCtx)
 	}()
 	go func() { defer workers.Done(); done <- a.schedule(runCtx) }()
 	go func() {
@@ -295,6 +312,15 @@ func checkKeys(ctx context.Context, st store.Store, keys *secrets.Keyring) error
 			if id := secrets.SealedKeyID(v); id != "" && !known[id] {
 				unknown = id
 			}
+		}
+	}
+	subs, err := st.ListSubscriptions(ctx)
+	if err != nil {
+		return fmt.Errorf("check secret key: %w", err)
+	}
+	for _, sub := range subs {
+		if id := secrets.SealedKeyID(sub.SecretEnc); id != "" && !known[id] {
+			unknown = id
 		}
 	}
 	if unknown != "" {

@@ -227,6 +227,76 @@ type CacheEntry struct {
 	UpdatedAt     time.Time
 }
 
+// Subscription is a consumer's HTTP endpoint that events are pushed to (outbound delivery).
+// Empty filter lists mean every value.
+type Subscription struct {
+	ID             string
+	Name           string
+	URL            string
+	SecretEnc      []byte   // encrypted signing secret ("whsec_…")
+	EventTypes     []string // exact types, or prefixes ending in "."
+	IntegrationIDs []string
+	RepositoryIDs  []string // the hosts' repository ids
+	Disabled       bool
+	// Cursor is the seq of the newest event already considered for this subscription: events
+	// after it are still to be matched and queued.
+	Cursor    int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Subscription attempt statuses.
+const (
+	AttemptPending   = "pending"   // not yet delivered: due at NextAt, or in flight
+	AttemptDelivered = "delivered" // the consumer answered 2xx
+	AttemptDead      = "dead"      // every retry failed; redelivered only by hand
+)
+
+// SubscriptionAttempt is the delivery of one event to one subscription, with its tries. N
+// identifies it. Attempts of one Lane are sent in EventSeq order, one at a time.
+type SubscriptionAttempt struct {
+	N              int64
+	SubscriptionID string
+	EventSeq       int64
+	EventID        string
+	EventType      string
+	Lane           string
+	Status         string
+	Tries          int // tries started so far
+	NextAt         time.Time
+	LeaseOwner     string
+	LeaseUntil     time.Time
+	ResponseStatus int    // the consumer's last HTTP status, 0 when it did not answer
+	Error          string // why the last try failed
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	DeliveredAt    time.Time
+}
+
+// NewSubscriptionAttempt is an attempt to queue for an event.
+type NewSubscriptionAttempt struct {
+	EventSeq  int64
+	EventID   string
+	EventType string
+	Lane      string
+}
+
+// SubscriptionAttemptFilter selects a subscription's attempts (newest first).
+type SubscriptionAttemptFilter struct {
+	SubscriptionID string
+	Status         string
+	Page
+}
+
+// AttemptOutcome is the result of one try of an attempt.
+type AttemptOutcome struct {
+	Delivered      bool
+	Dead           bool      // no more tries: the attempt is dead-lettered
+	NextAt         time.Time // when neither delivered nor dead: the next try
+	ResponseStatus int
+	Error          string
+}
+
 // Job states.
 const (
 	JobAvailable = "available" // waiting for RunAt
@@ -307,6 +377,17 @@ type Store interface {
 	Prune(ctx context.Context, cutoff time.Time) (PruneResult, error)
 	// Ping checks the database is reachable and migrated.
 	Ping(ctx context.Context) error
+
+	// ClaimSubscriptionAttempts leases to owner until now+lease up to n pending attempts
+	// that are due (NextAt reached, no lease held) and first in their lane (no older pending
+	// attempt of the same subscription and lane) of enabled subscriptions, and counts a try
+	// on each. Two callers never hold the same attempt, nor two attempts of one lane.
+	ClaimSubscriptionAttempts(ctx context.Context, owner string, n int, lease time.Duration) ([]SubscriptionAttempt, error)
+	// FinishSubscriptionAttempt records a try's outcome and releases the lease; ErrLeaseLost
+	// when owner no longer holds the attempt.
+	FinishSubscriptionAttempt(ctx context.Context, n int64, owner string, out AttemptOutcome) error
+	// PruneSubscriptionAttempts deletes delivered and dead attempts last changed before cutoff.
+	PruneSubscriptionAttempts(ctx context.Context, cutoff time.Time) (int64, error)
 	// Close releases the database.
 	Close() error
 }
@@ -402,8 +483,27 @@ type Tx interface {
 	// RetryJob makes a dead or completed job available again now (by hand, from the API).
 	RetryJob(ctx context.Context, id int64) error
 	JobStats(ctx context.Context) (JobStats, error)
-	// RewriteSecrets is used by key rotation: it calls fn with every encrypted value and
-	// writes back what fn returns.
+	// Subscriptions. CreateSubscription sets ID and timestamps, and Cursor to the newest
+	// event in the log: a subscription receives the events that arrive after it. The
+	// attempts of a deleted subscription go with it.
+	CreateSubscription(ctx context.Context, s *Subscription) error
+	GetSubscription(ctx context.Context, id string) (Subscription, error)
+	ListSubscriptions(ctx context.Context) ([]Subscription, error)
+	// UpdateSubscription writes every field of s but ID, Cursor and CreatedAt.
+	UpdateSubscription(ctx context.Context, s *Subscription) error
+	DeleteSubscription(ctx context.Context, id string) error
+	// EnqueueSubscriptionAttempts queues attempts (pending, due now) for a subscription,
+	// skipping events already queued for it, and moves its Cursor forward to cursor (never
+	// back), in one transaction. It returns how many attempts it queued.
+	EnqueueSubscriptionAttempts(ctx context.Context, subscriptionID string, atts []NewSubscriptionAttempt, cursor int64) (int, error)
+	ListSubscriptionAttempts(ctx context.Context, f SubscriptionAttemptFilter) (items []SubscriptionAttempt, next string, err error)
+	GetSubscriptionAttempt(ctx context.Context, subscriptionID string, n int64) (SubscriptionAttempt, error)
+	// RedeliverSubscriptionAttempt makes an attempt pending again, due now, with its tries
+	// reset (a dead-lettered or delivered one is sent again).
+	RedeliverSubscriptionAttempt(ctx context.Context, subscriptionID string, n int64) (SubscriptionAttempt, error)
+
+	// RewriteSecrets is used by key rotation: it calls fn with every encrypted value
+	// (subscriptions' secrets included) and writes back what fn returns.
 	RewriteSecrets(ctx context.Context, fn func(old []byte) ([]byte, error)) (int, error)
 }
 

@@ -6,8 +6,9 @@ import (
 )
 
 // RewriteSecrets calls fn with every stored encrypted value (integrations' secrets, webhook
-// and previous webhook secrets, user credentials' tokens; empty values are skipped) and
-// writes back what fn returns, all in one transaction: when fn fails nothing is rewritten.
+// and previous webhook secrets, user credentials' tokens, subscriptions' signing secrets;
+// empty values are skipped) and writes back what fn returns, all in one transaction: when fn
+// fails nothing is rewritten.
 // It returns how many values it rewrote. Errors never include the values.
 func (o ops) RewriteSecrets(ctx context.Context, fn func(old []byte) ([]byte, error)) (int, error) {
 	count := 0
@@ -91,7 +92,7 @@ func (o ops) RewriteSecrets(ctx context.Context, fn func(old []byte) ([]byte, er
 				return fmt.Errorf("write token of user %s on %s: %w", c.user, c.integration, err)
 			}
 		}
-		return nil
+		return o.rewriteSubscriptionSecrets(ctx, rewrite)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rewrite secrets: %w", err)

@@ -49,6 +49,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobUniqueKey", testJobUniqueKey},
 		{"JobRetry", testJobRetry},
 		{"JobListAndStats", testJobListAndStats},
+		{"Subscriptions", testSubscriptions},
+		{"SubscriptionEnqueue", testSubscriptionEnqueue},
+		{"SubscriptionClaimOrder", testSubscriptionClaimOrder},
+		{"SubscriptionLeaseTakeover", testSubscriptionLeaseTakeover},
+		{"SubscriptionClaimConcurrent", testSubscriptionClaimConcurrent},
+		{"SubscriptionPrune", testSubscriptionPrune},
 		{"Prune", testPrune},
 		{"Ping", testPing},
 	}
