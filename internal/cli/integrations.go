@@ -398,6 +398,12 @@ func (e *env) integrationsTest() *cobra.Command {
 
 // integrationsJob is a verb that starts a job on an integration (refresh, reconcile).
 func (e *env) integrationsJob(verb, short string) *cobra.Command {
+	return e.jobVerb("integrations", "integration", verb, short)
+}
+
+// jobVerb is a command `VERB ID` that POSTs /<resource>/ID/<verb> and is answered by a job,
+// waited for with --wait.
+func (e *env) jobVerb(resource, noun, verb, short string) *cobra.Command {
 	var wait bool
 	c := &cobra.Command{
 		Use:   verb + " ID",
@@ -410,9 +416,9 @@ func (e *env) integrationsJob(verb, short string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		raw, err := cl.send(ctx, http.MethodPost, pathf("/integrations/%s/"+verb, args[0]), nil, nil)
+		raw, err := cl.send(ctx, http.MethodPost, pathf("/"+resource+"/%s/"+verb, args[0]), nil, nil)
 		if err != nil {
-			return fmt.Errorf("%s integration %s: %w", verb, args[0], err)
+			return fmt.Errorf("%s %s %s: %w", verb, noun, args[0], err)
 		}
 		return e.jobStarted(ctx, cl, raw, wait, verb+" "+args[0])
 	})

@@ -182,25 +182,7 @@ func (e *env) reposGet() *cobra.Command {
 
 // reposJob is attach, detach or sync: a POST answered by a job.
 func (e *env) reposJob(verb, short string) *cobra.Command {
-	var wait bool
-	c := &cobra.Command{
-		Use:   verb + " ID",
-		Short: short,
-		Args:  exactArgs("ID"),
-	}
-	c.Flags().BoolVar(&wait, "wait", false, "wait for the job to finish, showing its progress")
-	c.RunE = e.do(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		raw, err := cl.send(ctx, http.MethodPost, pathf("/repositories/%s/"+verb, args[0]), nil, nil)
-		if err != nil {
-			return fmt.Errorf("%s repository %s: %w", verb, args[0], err)
-		}
-		return e.jobStarted(ctx, cl, raw, wait, verb+" "+args[0])
-	})
-	return c
+	return e.jobVerb("repositories", "repository", verb, short)
 }
 
 func (e *env) reposPush() *cobra.Command {
