@@ -3,10 +3,11 @@ package ghwebhook
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
 // ghID is a GitHub numeric id kept as its decimal text. GitHub sends ids as JSON integers;
@@ -187,33 +188,26 @@ type envelope struct {
 // readEnvelope reads the envelope from a JSON object. It fails only when the document is not
 // a JSON object; fields of an unexpected type are left empty.
 func readEnvelope(doc []byte) (envelope, error) {
-	// Only three top-level fields matter here; decoding into a struct skips the rest of the
-	// payload without copying it (a map of raw values copied every field: a tenth of ingest).
-	var top struct {
-		Action       json.RawMessage `json:"action"`
-		Installation json.RawMessage `json:"installation"`
-		Hook         json.RawMessage `json:"hook"`
-	}
-	if err := json.Unmarshal(doc, &top); err != nil {
+	// Only three top-level fields matter here: validate the payload in one pass and pick
+	// them out, without decoding the rest (decoding was a fifth of ingest's CPU).
+	m, err := jsontop.Members(doc, "action", "installation", "hook")
+	if err != nil {
 		return envelope{}, err
 	}
-	if first := bytes.TrimLeft(doc, " \t\r\n"); len(first) == 0 || first[0] != '{' {
-		return envelope{}, errors.New("the payload is not a JSON object")
-	}
 	var env envelope
-	if top.Action != nil {
-		_ = json.Unmarshal(top.Action, &env.Action) // not a string: no action
+	if m[0] != nil {
+		_ = json.Unmarshal(m[0], &env.Action) // not a string: no action
 	}
 	var inst struct {
 		ID ghID `json:"id"`
 	}
-	if top.Installation != nil && json.Unmarshal(top.Installation, &inst) == nil {
+	if m[1] != nil && json.Unmarshal(m[1], &inst) == nil {
 		env.InstallationID = string(inst.ID)
 	}
 	var hook struct {
 		AppID ghID `json:"app_id"`
 	}
-	if top.Hook != nil && json.Unmarshal(top.Hook, &hook) == nil {
+	if m[2] != nil && json.Unmarshal(m[2], &hook) == nil {
 		env.HookAppID = string(hook.AppID)
 	}
 	return env, nil

@@ -172,7 +172,7 @@ func TestIdentify(t *testing.T) {
 		{name: "blank delivery header", d: base("push", `{}`, func(h http.Header) { h.Set(HeaderDelivery, "  ") }), wantErr: HeaderDelivery},
 		{name: "missing event header", d: base("push", `{}`, func(h http.Header) { h.Del(HeaderEvent) }), wantErr: HeaderEvent},
 		{name: "malformed JSON", d: base("push", `{"ref":`, nil), wantErr: "unexpected end of JSON input"},
-		{name: "JSON that is not an object", d: base("push", `[1,2]`, nil), wantErr: "cannot unmarshal array"},
+		{name: "JSON that is not an object", d: base("push", `[1,2]`, nil), wantErr: "not a JSON object"},
 		{name: "JSON null", d: base("push", `null`, nil), wantErr: "not a JSON object"},
 		{name: "other content type", d: base("push", `{}`, func(h http.Header) { h.Set("Content-Type", "text/plain") }), wantErr: "text/plain"},
 		{name: "unparseable content type", d: base("push", `{}`, func(h http.Header) { h.Set("Content-Type", "/;") }), wantErr: "content type"},
