@@ -34,3 +34,4 @@ for pkg in $(grep -rl --include='*_test.go' '^func FuzzVerify' internal | xargs 
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$pkg"
   done
 done
+go test -run '^$' -fuzz '^FuzzMembers$' -fuzztime "$fuzztime" ./internal/jsontop

@@ -14,9 +14,13 @@ import (
 var ErrNotObject = errors.New("the payload is not a JSON object")
 
 // Members validates doc and returns the raw values of the wanted top-level members (absent
-// ones are nil; a repeated member keeps its last value, as encoding/json does). An invalid
-// document gives encoding/json's own error.
+// ones are nil; a repeated member keeps its last value, as encoding/json does). A document
+// that does not start as an object gives ErrNotObject; an invalid object gives
+// encoding/json's own error.
 func Members(doc []byte, want ...string) ([][]byte, error) {
+	if i := skipSpace(doc, 0); i >= len(doc) || doc[i] != '{' {
+		return nil, ErrNotObject // whatever else it is, it is not an object
+	}
 	if !json.Valid(doc) {
 		var v any
 		err := json.Unmarshal(doc, &v) // only to explain what is wrong
@@ -25,6 +29,12 @@ func Members(doc []byte, want ...string) ([][]byte, error) {
 		}
 		return nil, err
 	}
+	return Pick(doc, want...)
+}
+
+// Pick is Members for a document already known to be valid JSON (a member Members returned):
+// it does not validate again.
+func Pick(doc []byte, want ...string) ([][]byte, error) {
 	i := skipSpace(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
 		return nil, ErrNotObject

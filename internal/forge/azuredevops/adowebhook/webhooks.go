@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
 // Settings of an Azure DevOps integration that delivery authentication reads. The driver
@@ -217,16 +218,12 @@ func readEnvelope(body []byte) (envelope, error) {
 	if first := bytes.TrimLeft(body, " \t\r\n"); len(first) == 0 || first[0] != '{' {
 		return envelope{}, errors.New("the body is not a JSON object")
 	}
-	var top struct {
-		SubscriptionID json.RawMessage `json:"subscriptionId"`
-		NotificationID json.RawMessage `json:"notificationId"`
-		ID             json.RawMessage `json:"id"`
-		EventType      json.RawMessage `json:"eventType"`
-		Resource       json.RawMessage `json:"resource"`
-	}
-	if err := json.Unmarshal(body, &top); err != nil {
+	// One validation pass and a few members: the resource (most of the payload) is not decoded.
+	m, err := jsontop.Members(body, "subscriptionId", "notificationId", "id", "eventType", "resource")
+	if err != nil {
 		return envelope{}, err
 	}
+	top := struct{ SubscriptionID, NotificationID, ID, EventType, Resource json.RawMessage }{m[0], m[1], m[2], m[3], m[4]}
 	var env envelope
 	env.SubscriptionID = strings.ToLower(strings.TrimSpace(rawString(top.SubscriptionID)))
 	env.ID = strings.ToLower(strings.TrimSpace(rawString(top.ID)))
@@ -235,16 +232,10 @@ func readEnvelope(body []byte) (envelope, error) {
 	if top.NotificationID != nil && json.Unmarshal(top.NotificationID, &n) == nil {
 		env.NotificationID = n.String()
 	}
-	var res struct {
-		Status     json.RawMessage `json:"status"`
-		Repository *struct {
-			ID json.RawMessage `json:"id"`
-		} `json:"repository"`
-	}
-	if top.Resource != nil && json.Unmarshal(top.Resource, &res) == nil {
-		env.Status = rawString(res.Status)
-		if res.Repository != nil {
-			env.RepositoryID = strings.ToLower(rawString(res.Repository.ID))
+	if r, err := jsontop.Pick(top.Resource, "status", "repository"); err == nil {
+		env.Status = rawString(r[0])
+		if repo, err := jsontop.Pick(r[1], "id"); err == nil {
+			env.RepositoryID = strings.ToLower(rawString(repo[0]))
 		}
 	}
 	return env, nil

@@ -8,16 +8,15 @@
 package bbwebhook
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
 // Delivery headers Bitbucket Data Center sends.
@@ -92,19 +91,13 @@ func DerivedID(event string, body []byte) string {
 // readEventKey checks that body is a JSON object and returns its eventKey ("" when absent or
 // not a string: the test ping has none).
 func readEventKey(body []byte) (string, error) {
-	if first := bytes.TrimLeft(body, " \t\r\n"); len(first) == 0 || first[0] != '{' {
-		return "", errors.New("the body is not a JSON object")
-	}
-	var top struct {
-		EventKey json.RawMessage `json:"eventKey"`
-	}
-	if err := json.Unmarshal(body, &top); err != nil {
+	// One validation pass and one member: the rest of the payload is not decoded here.
+	m, err := jsontop.Members(body, "eventKey")
+	if err != nil {
 		return "", err
 	}
 	var key string
-	if top.EventKey != nil {
-		_ = json.Unmarshal(top.EventKey, &key) // not a string: no key
-	}
+	_ = json.Unmarshal(m[0], &key) // absent or not a string: no key
 	return strings.TrimSpace(key), nil
 }
 

@@ -12,12 +12,10 @@
 package giteawebhook
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -25,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
 // Delivery headers Gitea and Forgejo send (Forgejo sends both families).
@@ -218,21 +217,15 @@ func (e envelope) isTestPush() bool {
 // readEnvelope reads the envelope from a JSON object. It fails only when the document is not
 // a JSON object; fields of an unexpected type are left empty.
 func readEnvelope(doc []byte) (envelope, error) {
-	var top struct {
-		Action json.RawMessage `json:"action"`
-		Before json.RawMessage `json:"before"`
-		After  json.RawMessage `json:"after"`
-	}
-	if err := json.Unmarshal(doc, &top); err != nil {
+	// One validation pass and three members: the rest of the payload is not decoded here.
+	m, err := jsontop.Members(doc, "action", "before", "after")
+	if err != nil {
 		return envelope{}, err
 	}
-	if first := bytes.TrimLeft(doc, " \t\r\n"); len(first) == 0 || first[0] != '{' {
-		return envelope{}, errors.New("the payload is not a JSON object")
-	}
 	var env envelope
-	_ = json.Unmarshal(top.Action, &env.Action) // not a string: no action
-	_ = json.Unmarshal(top.Before, &env.Before)
-	_ = json.Unmarshal(top.After, &env.After)
+	_ = json.Unmarshal(m[0], &env.Action) // absent or not a string: no action
+	_ = json.Unmarshal(m[1], &env.Before)
+	_ = json.Unmarshal(m[2], &env.After)
 	return env, nil
 }
 

@@ -269,7 +269,7 @@ func TestNormalizeMalformed(t *testing.T) {
 	}{
 		{name: "truncated JSON", event: "push", body: `{"ref":"refs/heads/main"`, wantErr: "unexpected end of JSON input"},
 		{name: "not JSON", event: "pull_request", body: `<html>`, wantErr: "invalid character '<'"},
-		{name: "not JSON, unknown event", event: "issues", body: `nope`, wantErr: "invalid character"},
+		{name: "not JSON, unknown event", event: "issues", body: `nope`, wantErr: "not a JSON object"},
 		{name: "wrong type", event: "push", body: `{"ref":5}`, wantErr: "cannot unmarshal number"},
 		{name: "negative id", event: "repository", body: `{"action":"created","repository":{"id":-1}}`, wantErr: "not an unsigned integer"},
 		{name: "push without ref", event: "push", body: `{"before":"x"}`, wantErr: "push has no ref"},

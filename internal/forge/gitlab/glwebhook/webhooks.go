@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
 // Delivery headers GitLab sends.
@@ -90,9 +91,20 @@ type envelope struct {
 }
 
 func readEnvelope(body []byte) (envelope, error) {
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	// One validation pass and three members: the rest of the payload is not decoded here.
+	m, err := jsontop.Members(body, "object_kind", "event_name", "object_attributes")
+	if err != nil {
 		return envelope{}, err
+	}
+	var env envelope
+	_ = json.Unmarshal(m[0], &env.ObjectKind) // absent or not a string: empty
+	_ = json.Unmarshal(m[1], &env.EventName)
+	if m[2] != nil {
+		if a, err := jsontop.Pick(m[2], "action"); err == nil {
+			env.ObjectAttributes = &struct {
+				Action json.RawMessage `json:"action"`
+			}{Action: a[0]}
+		}
 	}
 	return env, nil
 }
