@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"html/template"
 	"net/http"
 	"time"
@@ -316,20 +315,10 @@ func (s *Server) recordInstallation(ctx context.Context, integrationID, installa
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ListInstallations(ctx, integrationID); err != nil {
-			return err
-		}
 		if err := tx.UpsertInstallation(ctx, &store.Installation{IntegrationID: integrationID, ID: installation, Status: "active"}); err != nil {
 			return err
 		}
-		key := "installation:" + installation
-		found := false
-		for _, k := range rec.RouteKeys {
-			found = found || k == key
-		}
-		if !found {
-			rec.RouteKeys = append(rec.RouteKeys, key)
-		}
+		catalog.AddRoute(&rec, forge.InstallationRoute(installation))
 		rec.Status, rec.StatusNote = store.StatusActive, ""
 		if err := tx.UpdateIntegration(ctx, &rec); err != nil {
 			return err
@@ -337,12 +326,10 @@ func (s *Server) recordInstallation(ctx context.Context, integrationID, installa
 		_, _, err = tx.InsertJob(ctx, catalog.DiscoverJob(integrationID))
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if err != nil {
 		return err
 	}
-	if err == nil {
-		s.ints.Forget(integrationID)
-		s.notify()
-	}
-	return err
+	s.ints.Forget(integrationID)
+	s.notify()
+	return nil
 }

@@ -31,7 +31,7 @@ func (s *Server) integrationResource(ctx context.Context, rec store.Integration,
 		out.Secrets = []string{}
 	}
 	for _, k := range rec.RouteKeys {
-		if len(k) > 4 && k[:4] == "app:" {
+		if forge.IsAppRoute(k) {
 			out.AppWebhookURL = s.ints.AppWebhookURL(rec.Kind)
 		}
 	}
@@ -98,7 +98,7 @@ func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "create integration", err)
 		return
 	}
-	if slices.ContainsFunc(rec.RouteKeys, func(k string) bool { return len(k) > 4 && k[:4] == "app:" }) {
+	if slices.ContainsFunc(rec.RouteKeys, forge.IsAppRoute) {
 		rec.Status = store.StatusInstalling
 	}
 	discover := in.Discover == nil || *in.Discover

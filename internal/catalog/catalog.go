@@ -291,7 +291,7 @@ func (s *Service) syncInstallations(ctx context.Context, integrationID string, i
 			if err := tx.UpsertInstallation(ctx, &store.Installation{IntegrationID: integrationID, ID: in.ID, Account: in.Account, AccountType: in.AccountType, RepositorySelection: in.RepositorySelection, Status: status}); err != nil {
 				return err
 			}
-			addRoute(&rec, "installation:"+in.ID)
+			AddRoute(&rec, forge.InstallationRoute(in.ID))
 		}
 		for _, ex := range existing {
 			if !present[ex.ID] {
@@ -304,7 +304,8 @@ func (s *Service) syncInstallations(ctx context.Context, integrationID string, i
 	})
 }
 
-func addRoute(rec *store.Integration, key string) bool {
+// AddRoute adds a route key to an integration, reporting whether it was new.
+func AddRoute(rec *store.Integration, key string) bool {
 	for _, k := range rec.RouteKeys {
 		if k == key {
 			return false

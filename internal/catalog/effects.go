@@ -65,7 +65,7 @@ func (s *Service) Apply(ctx context.Context, tx store.Tx, rec store.Integration,
 			} else if err := tx.UpsertInstallation(ctx, &store.Installation{IntegrationID: rec.ID, ID: in.ID, Account: in.Account, AccountType: in.AccountType, RepositorySelection: in.RepositorySelection, Status: e.Status}); err != nil {
 				return err
 			}
-			addRoute(&rec, "installation:"+in.ID)
+			AddRoute(&rec, forge.InstallationRoute(in.ID))
 			insts, err := tx.ListInstallations(ctx, rec.ID)
 			if err != nil {
 				return err

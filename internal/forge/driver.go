@@ -3,6 +3,7 @@ package forge
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -158,3 +159,25 @@ type AppURLs struct {
 	Webhook  string
 	State    string // opaque value the host hands back, binding the flow to an integration
 }
+
+// Route keys find the integration of a host-level delivery (one not addressed to an
+// integration's own URL). The core reads two kinds: an App's (the integration has one webhook
+// for every repository) and an installation's (recorded as installations are learned).
+
+const (
+	routeApp          = "app:"
+	routeInstallation = "installation:"
+)
+
+// AppRoute is the route key of a host-side App (a GitHub App's id).
+func AppRoute(id string) string { return routeApp + id }
+
+// InstallationRoute is the route key of an App installation.
+func InstallationRoute(id string) string { return routeInstallation + id }
+
+// IsAppRoute reports whether a route key names an App: its integration has an
+// integration-wide webhook.
+func IsAppRoute(key string) bool { return strings.HasPrefix(key, routeApp) }
+
+// IsInstallationRoute reports whether a route key names an installation.
+func IsInstallationRoute(key string) bool { return strings.HasPrefix(key, routeInstallation) }

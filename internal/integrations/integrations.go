@@ -298,7 +298,7 @@ func mergeRoutes(driver, existing []string) []string {
 		}
 	}
 	for _, r := range existing {
-		if strings.HasPrefix(r, "installation:") && !seen[r] {
+		if forge.IsInstallationRoute(r) && !seen[r] {
 			seen[r] = true
 			out = append(out, r)
 		}

@@ -234,7 +234,7 @@ func (Driver) Configure(in *forge.Integration) ([]string, error) {
 	in.Settings[SettingAuth] = c.auth
 	if c.auth == AuthApp {
 		in.Settings[SettingAppID] = strconv.FormatInt(c.appID, 10)
-		return []string{"app:" + strconv.FormatInt(c.appID, 10)}, nil
+		return []string{forge.AppRoute(strconv.FormatInt(c.appID, 10))}, nil
 	}
 	return nil, nil
 }

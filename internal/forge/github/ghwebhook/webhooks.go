@@ -81,12 +81,12 @@ func (*Webhooks) Identify(d forge.Delivery) (forge.DeliveryInfo, error) {
 		if !isDecimal(target) {
 			return forge.DeliveryInfo{}, fmt.Errorf("identify GitHub delivery %.80q: header %s is %.40q, not a numeric App id: %w", id, HeaderTargetID, target, forge.ErrMalformed)
 		}
-		keys = append(keys, "app:"+target)
+		keys = append(keys, forge.AppRoute(target))
 	} else if env.HookAppID != "" {
-		keys = append(keys, "app:"+env.HookAppID)
+		keys = append(keys, forge.AppRoute(env.HookAppID))
 	}
 	if env.InstallationID != "" {
-		keys = append(keys, "installation:"+env.InstallationID)
+		keys = append(keys, forge.InstallationRoute(env.InstallationID))
 	}
 	return forge.DeliveryInfo{ID: id, Event: event, Action: env.Action, RouteKeys: keys}, nil
 }
