@@ -4,6 +4,7 @@
 package events
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
@@ -77,28 +78,33 @@ func Build(d DeliveryRef, index int, ev forge.Event) (CloudEvent, error) {
 }
 
 // dataDocument flattens the type-specific data with the fields every event's data has:
-// integration_id, repository (or null) and sender.
+// integration_id, repository (or null) and sender. The common fields are written first and
+// the data's own object is spliced after them (one encoding, no decode and re-encode).
 func dataDocument(integrationID string, ev forge.Event) (json.RawMessage, error) {
-	fields := map[string]any{}
-	if ev.Data != nil {
-		raw, err := json.Marshal(ev.Data)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s data: %w", ev.Type, err)
-		}
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			return nil, fmt.Errorf("%s data is not an object: %w", ev.Type, err)
-		}
-	}
-	fields["integration_id"] = integrationID
-	if ev.Repository != nil {
-		fields["repository"] = ev.Repository
-	} else {
-		fields["repository"] = nil
-	}
-	fields["sender"] = ev.Sender
-	raw, err := json.Marshal(fields)
+	common, err := json.Marshal(struct {
+		IntegrationID string                 `json:"integration_id"`
+		Repository    *forge.EventRepository `json:"repository"`
+		Sender        forge.Actor            `json:"sender"`
+	}{integrationID, ev.Repository, ev.Sender})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s data: %w", ev.Type, err)
 	}
-	return raw, nil
+	if ev.Data == nil {
+		return common, nil
+	}
+	data, err := json.Marshal(ev.Data)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s data: %w", ev.Type, err)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '{' {
+		return nil, fmt.Errorf("%s data is not an object", ev.Type)
+	}
+	if string(data) == "{}" {
+		return common, nil
+	}
+	out := make([]byte, 0, len(common)+len(data))
+	out = append(out, common[:len(common)-1]...) // without its closing brace
+	out = append(out, ',')
+	return append(out, data[1:]...), nil
 }
