@@ -74,24 +74,7 @@ func (e *env) deliveriesList() *cobra.Command {
 }
 
 func (e *env) deliveriesGet() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a delivery: outcome, headers, body and the events it produced",
-		Args:  exactArgs("ID"),
-	}
-	c.RunE = e.do(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		var d api.Delivery
-		raw, err := cl.get(ctx, pathf("/deliveries/%s", args[0]), nil, &d)
-		if err != nil {
-			return fmt.Errorf("get delivery %s: %w", args[0], err)
-		}
-		if e.json {
-			return printRaw(e.stdout, raw)
-		}
+	return getCommand(e, "deliveries", "delivery", "Show a delivery: outcome, headers, body and the events it produced", func(d api.Delivery) error {
 		f := newFields(e.stdout)
 		f.add("ID", d.ID)
 		f.add("Integration", d.IntegrationID)
@@ -136,7 +119,6 @@ func (e *env) deliveriesGet() *cobra.Command {
 		}
 		return nil
 	})
-	return c
 }
 
 func (e *env) deliveriesReplay() *cobra.Command {

@@ -70,27 +70,9 @@ func (e *env) integrationsList() *cobra.Command {
 }
 
 func (e *env) integrationsGet() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "get ID",
-		Short: "Show an integration",
-		Args:  exactArgs("ID"),
-	}
-	c.RunE = e.do(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		var in api.Integration
-		raw, err := cl.get(ctx, pathf("/integrations/%s", args[0]), nil, &in)
-		if err != nil {
-			return fmt.Errorf("get integration %s: %w", args[0], err)
-		}
-		if e.json {
-			return printRaw(e.stdout, raw)
-		}
+	return getCommand(e, "integrations", "integration", "Show an integration", func(in api.Integration) error {
 		return e.printIntegration(in)
 	})
-	return c
 }
 
 // printIntegration shows one integration as labelled lines, then its installations.
@@ -392,6 +374,28 @@ func (e *env) integrationsTest() *cobra.Command {
 			return &exitError{code: ExitFailure, msg: fmt.Sprintf("%d of %d checks failed", failed, len(d.Checks))}
 		}
 		return nil
+	})
+	return c
+}
+
+// getCommand is `get ID`: it reads /<resource>/ID and prints it, raw with --json, else with
+// show.
+func getCommand[T any](e *env, resource, noun, short string, show func(T) error) *cobra.Command {
+	c := &cobra.Command{Use: "get ID", Short: short, Args: exactArgs("ID")}
+	c.RunE = e.do(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		cl, err := e.client()
+		if err != nil {
+			return err
+		}
+		var v T
+		raw, err := cl.get(ctx, pathf("/"+resource+"/%s", args[0]), nil, &v)
+		if err != nil {
+			return fmt.Errorf("get %s %s: %w", noun, args[0], err)
+		}
+		if e.json {
+			return printRaw(e.stdout, raw)
+		}
+		return show(v)
 	})
 	return c
 }

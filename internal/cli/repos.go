@@ -121,24 +121,7 @@ func (e *env) reposList() *cobra.Command {
 }
 
 func (e *env) reposGet() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "get ID",
-		Short: "Show a repository",
-		Args:  exactArgs("ID"),
-	}
-	c.RunE = e.do(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		cl, err := e.client()
-		if err != nil {
-			return err
-		}
-		var r api.Repository
-		raw, err := cl.get(ctx, pathf("/repositories/%s", args[0]), nil, &r)
-		if err != nil {
-			return fmt.Errorf("get repository %s: %w", args[0], err)
-		}
-		if e.json {
-			return printRaw(e.stdout, raw)
-		}
+	return getCommand(e, "repositories", "repository", "Show a repository", func(r api.Repository) error {
 		f := newFields(e.stdout)
 		f.add("ID", r.ID)
 		f.add("Full name", r.FullName)
@@ -177,7 +160,6 @@ func (e *env) reposGet() *cobra.Command {
 		f.add("Seen", ts(r.SeenAt))
 		return f.flush()
 	})
-	return c
 }
 
 // reposJob is attach, detach or sync: a POST answered by a job.
