@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,11 @@ func TestGitHubTokenEndToEnd(t *testing.T) {
 		var prob map[string]any
 		if st := e.Call("POST", "/api/v1/repositories/"+archived.ID+"/attach", nil, &prob); st != http.StatusConflict {
 			t.Errorf("attaching a filtered repository: %d %v", st, prob)
+		}
+
+		// The budget GitHub reports is exported per integration.
+		if m := string(metrics(t, e.URL)); !strings.Contains(m, `forgeway_host_rate_limit_remaining{integration="`+in.ID+`"}`) {
+			t.Errorf("/metrics has no rate-limit budget for the integration")
 		}
 
 		// An unchanged refresh costs no rate limit: every page is answered 304 from the cache.

@@ -191,6 +191,16 @@ func TestGitHubAppEndToEnd(t *testing.T) {
 		testserver.Eventually(t, 20*time.Second, "repositories removed with the installation", func() bool {
 			return len(e.Repos(in.ID, "")) == 0
 		})
+		testserver.Eventually(t, 20*time.Second, "integration waiting for an installation", func() bool {
+			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
+			return in.Status == "installing"
+		})
+		// Installed again: the installation's delivery alone makes the integration active.
+		deliverInstallation("created")
+		testserver.Eventually(t, 20*time.Second, "integration active after installation.created", func() bool {
+			e.MustCall("GET", "/api/v1/integrations/"+in.ID, nil, &in, 200)
+			return in.Status == "active"
+		})
 		if e.App.Mirrors.Exists(repo.ID) {
 			t.Error("the mirror of a repository the installation lost is still there")
 		}
