@@ -35,3 +35,4 @@ for pkg in $(grep -rl --include='*_test.go' '^func FuzzVerify' internal | xargs 
   done
 done
 go test -run '^$' -fuzz '^FuzzMembers$' -fuzztime "$fuzztime" ./internal/jsontop
+go test -run '^$' -fuzz '^FuzzValid$' -fuzztime "$fuzztime" ./internal/jsontop

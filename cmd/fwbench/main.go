@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -106,6 +108,18 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	if err != nil {
 		return err
 	}
+	if path := os.Getenv("FWBENCH_CPUPROFILE"); path != "" {
+		// Profiles the server side of a run: FWBENCH_CPUPROFILE=/tmp/p go run ./cmd/fwbench p1
+		// writes /tmp/p.<kind>.workers-<n>.<pid>.
+		f, err := os.Create(fmt.Sprintf("%s.%s.workers-%s.%d", path, args[1], workers, os.Getpid()))
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	app, err := server.New(ctx, cfg, server.Options{})
 	if err != nil {
 		return err
@@ -160,7 +174,8 @@ func start(ctx context.Context, args ...string) (*child, error) {
 	return nil, fmt.Errorf("%v did not start", args)
 }
 
-func (c *child) stop() {
+// stop ends the child and returns the CPU time (user and system) it used.
+func (c *child) stop() time.Duration {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = c.cmd.Wait(); close(done) }()
@@ -168,7 +183,12 @@ func (c *child) stop() {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		_ = c.cmd.Process.Kill()
+		<-done
 	}
+	if c.cmd.ProcessState == nil {
+		return 0
+	}
+	return c.cmd.ProcessState.UserTime() + c.cmd.ProcessState.SystemTime()
 }
 
 type load struct {
@@ -199,7 +219,11 @@ func newLoad(url string, kind forge.Kind, body []byte, client *http.Client) *loa
 // send posts one delivery, signed or authenticated as the host does, with a new delivery id.
 func (l *load) send(ctx context.Context) (int, error) {
 	n := l.counter.Add(1)
-	id := fmt.Sprintf("bench-%d-%d", os.Getpid(), n)
+	// A random GUID, as GitHub's X-GitHub-Delivery is: deduplication indexes see the spread
+	// of real delivery ids, not a sequence.
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
 	body := l.body
 	if len(l.idField) > 2 {
 		// Azure deduplicates by the notification id in the body: give each request its own,
@@ -277,6 +301,22 @@ func (l *load) latency(ctx context.Context, rate int, d time.Duration) ([]time.D
 	return lat, failed.Load()
 }
 
+// selfCPU is the CPU time (user and system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func perDelivery(cpu time.Duration, n int64) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return (cpu / time.Duration(n)).Round(time.Microsecond)
+}
+
 func pct(lat []time.Duration, p float64) time.Duration {
 	if len(lat) == 0 {
 		return 0
@@ -321,8 +361,10 @@ func p1(ctx context.Context, args []string) error {
 	}
 	bl := newLoad(base.url, forge.GitHub, body, client)
 	bl.throughput(ctx, *concurrency, time.Second) // warm up
+	clientBefore := selfCPU()
 	baseRate, baseFailed := bl.throughput(ctx, *concurrency, *duration)
-	base.stop()
+	clientPer := perDelivery(selfCPU()-clientBefore, bl.counter.Load())
+	basePer := perDelivery(base.stop(), bl.counter.Load())
 
 	type result struct {
 		name      string
@@ -330,6 +372,7 @@ func p1(ctx context.Context, args []string) error {
 		failed    int64
 		lat       []time.Duration
 		latFailed int64
+		cpu       time.Duration // server CPU per delivery in the throughput run
 	}
 	var results []result
 	for _, mode := range []struct{ name, cmd string }{
@@ -347,7 +390,7 @@ func p1(ctx context.Context, args []string) error {
 		fl := newLoad(fw.url, forge.GitHub, body, client)
 		fl.throughput(ctx, *concurrency, time.Second) // warm up
 		accepted, failed := fl.throughput(ctx, *concurrency, *duration)
-		fw.stop()
+		cpu := perDelivery(fw.stop(), fl.counter.Load())
 		// Latency on a fresh server, so the backlog of the throughput run does not weigh on it.
 		fw, err = start(ctx, mode.cmd, sub+"-lat", "github")
 		if err != nil {
@@ -356,15 +399,16 @@ func p1(ctx context.Context, args []string) error {
 		fl = newLoad(fw.url, forge.GitHub, body, client)
 		lat, latFailed := fl.latency(ctx, *rate, *latDuration)
 		fw.stop()
-		results = append(results, result{mode.name, accepted, failed, lat, latFailed})
+		results = append(results, result{mode.name, accepted, failed, lat, latFailed, cpu})
 	}
 
-	fmt.Printf("| server | accepted/s | ratio to baseline | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
-	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %d | | |\n", baseRate, baseFailed)
+	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
+	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | %d | | |\n", baseRate, basePer, baseFailed)
 	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %.2f | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.failed+r.latFailed,
+		fmt.Printf("| %s | %.0f | %.2f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.failed+r.latFailed,
 			pct(r.lat, 0.50).Round(10*time.Microsecond), pct(r.lat, 0.99).Round(10*time.Microsecond))
 	}
+	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
 	return nil
 }

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/forgeway/forgeway/internal/apicheck"
 )
 
 // reference reads the same members with encoding/json.
@@ -64,4 +68,59 @@ func FuzzMembers(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) { check(t, doc) })
+}
+
+// FuzzValid holds Valid to encoding/json.Valid on any input.
+func FuzzValid(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2.5e-3,-0,true,false,null,"\u00e9\n"]}`, `01`, `1.`, `-`, `"\x01"`, `"\u12"`, `[1,]`, `{"a":1,}`, " \t\n1\r", `"\/"`, "\"\xff\"", `1e+`, `[[[]]]`, `{"":{}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if got, want := Valid(doc), json.Valid(doc); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json.Valid = %v", doc, got, want)
+		}
+	})
+}
+
+func TestValidDepth(t *testing.T) {
+	for _, n := range []int{maxDepth, maxDepth + 1} {
+		doc := append(bytes.Repeat([]byte("["), n), bytes.Repeat([]byte("]"), n)...)
+		if got, want := Valid(doc), json.Valid(doc); got != want {
+			t.Errorf("depth %d: Valid = %v, encoding/json.Valid = %v", n, got, want)
+		}
+	}
+}
+
+// BenchmarkMembers reads a 7 KB push delivery's envelope; BenchmarkJSONValid is the
+// encoding/json validation it replaced.
+func BenchmarkMembers(b *testing.B) {
+	doc := benchDoc(b)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if _, err := Members(doc, "action", "installation", "hook"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkJSONValid(b *testing.B) {
+	doc := benchDoc(b)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if !json.Valid(doc) {
+			b.Fatal("invalid")
+		}
+	}
+}
+
+func benchDoc(b *testing.B) []byte {
+	shared, err := apicheck.SharedDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(shared, "corpus", "github", "push.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return doc
 }

@@ -93,6 +93,13 @@ func TestNewID(t *testing.T) {
 		}
 		seen[id] = true
 	}
+	// Ids made later sort later (their first bytes are the time), so that primary-key
+	// indexes grow at their right edge.
+	first := newID("dlv")
+	time.Sleep(2 * time.Millisecond)
+	if second := newID("dlv"); second <= first {
+		t.Errorf("id %q made after %q sorts before it", second, first)
+	}
 }
 
 func TestCursorRoundTrip(t *testing.T) {
@@ -142,6 +149,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{"synchronous", "2"}, // FULL
 		{"foreign_keys", "1"},
 		{"busy_timeout", "10000"},
+		{"temp_store", "2"}, // MEMORY: statement journals of multi-row inserts never reach a file
 	} {
 		var got string
 		if err := db.writer.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {

@@ -161,7 +161,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
 	// synchronous=FULL: a committed delivery survives power loss, which the 2xx promises.
 	writerDSN := path + "?" + busy +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	readerDSN := path + "?" + busy + "&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
 	w, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
