@@ -101,7 +101,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		tooLarge(w, limit)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -112,7 +112,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		problem.Send(w, http.StatusBadRequest, "unreadable-body", "The request body could not be read", err.Error(), "")
 		return
 	}
-	d := forge.Delivery{Header: r.Header.Clone(), Body: body, ReceivedAt: start.UTC()}
+	// Drivers only read the headers: no copy.
+	d := forge.Delivery{Header: r.Header, Body: body, ReceivedAt: start.UTC()}
 	info, err := wh.Identify(d)
 	if err != nil {
 		outcome = OutcomeMalformed
@@ -208,6 +209,32 @@ func (h *Handler) authenticate(ctx context.Context, kind, id string, wh forge.We
 		detail = lastErr.Error()
 	}
 	return store.Integration{}, problem.New(http.StatusUnauthorized, "invalid-signature", "Delivery verification failed", detail, "The webhook secret on the host must match the integration's; rotate it in Forgeway and update the host if in doubt.")
+}
+
+// maxPrealloc bounds what readBody allocates on a client's word: a Content-Length is only
+// a claim, and many connections claiming 25 MiB each must not reserve it before sending it.
+const maxPrealloc = 256 << 10
+
+// readBody reads a request body into one buffer of the announced length (io.ReadAll would
+// grow and copy it several times on its way to a 7 KB push).
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, min(length, maxPrealloc)+1) // +1: EOF is seen without growing
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // more than announced: let append grow it
+		}
+	}
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {

@@ -31,9 +31,9 @@ func (o ops) AppendEvents(ctx context.Context, evs []store.Event) error {
 			}
 		}
 		for i, e := range evs {
-			err := o.w.QueryRowContext(ctx, o.db.dialect.rebind(`INSERT INTO events (id, integration_id,
+			err := o.writeRow(ctx, `INSERT INTO events (id, integration_id,
 				repository_id, delivery_id, event_type, event_time, document) VALUES (?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (id) DO NOTHING RETURNING seq`),
+				ON CONFLICT (id) DO NOTHING RETURNING seq`,
 				e.ID, e.IntegrationID, e.RepositoryID, e.DeliveryID, e.Type, micros(e.Time), string(e.Document)).Scan(&seqs[i])
 			if errors.Is(err, sql.ErrNoRows) {
 				continue

@@ -103,24 +103,38 @@ func (o ops) InsertJob(ctx context.Context, nj store.NewJob) (store.Job, bool, e
 
 // insertJob inserts r or finds the pending job with its unique key. It must run in a
 // transaction.
+// insertSimpleJob queues r without reading it back; a job with a unique key goes through
+// insertJob.
+func (o ops) insertSimpleJob(ctx context.Context, r jobRow) error {
+	if r.uniqueKey != "" {
+		_, _, err := o.insertJob(ctx, r)
+		return err
+	}
+	t := micros(now())
+	_, err := o.exec(ctx, `INSERT INTO jobs (kind, args, unique_key, state, attempt, max_attempts,
+		run_at, created_at, updated_at) VALUES (?, ?, '', 'available', 0, ?, ?, ?, ?)`,
+		r.kind, r.args, r.maxAttempts, micros(r.runAt), t, t)
+	return err
+}
+
 func (o ops) insertJob(ctx context.Context, r jobRow) (store.Job, bool, error) {
 	t := micros(now())
 	// The loop covers a pending job that starts running between the conflict and the look-up
 	// (possible on PostgreSQL): the insert is then tried again and succeeds.
 	for range 3 {
-		j, err := scanJob(o.w.QueryRowContext(ctx, o.db.dialect.rebind(`INSERT INTO jobs (kind, args,
+		j, err := scanJob(o.writeRow(ctx, `INSERT INTO jobs (kind, args,
 			unique_key, state, attempt, max_attempts, run_at, created_at, updated_at)
 			VALUES (?, ?, ?, 'available', 0, ?, ?, ?, ?)
 			ON CONFLICT (unique_key) WHERE state IN `+pendingStates+` AND unique_key <> '' DO NOTHING
-			RETURNING `+jobCols), r.kind, r.args, r.uniqueKey, r.maxAttempts, micros(r.runAt), t, t))
+			RETURNING `+jobCols, r.kind, r.args, r.uniqueKey, r.maxAttempts, micros(r.runAt), t, t))
 		if err == nil {
 			return j, true, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return store.Job{}, false, err
 		}
-		j, err = scanJob(o.w.QueryRowContext(ctx, o.db.dialect.rebind(`SELECT `+jobCols+` FROM jobs
-			WHERE unique_key = ? AND state IN `+pendingStates), r.uniqueKey))
+		j, err = scanJob(o.writeRow(ctx, `SELECT `+jobCols+` FROM jobs
+			WHERE unique_key = ? AND state IN `+pendingStates, r.uniqueKey))
 		if err == nil {
 			return j, false, nil
 		}
@@ -284,7 +298,7 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, kinds []string, n int
 // leaseLost tells ErrNotFound from ErrLeaseLost after an update that matched no row.
 func (o ops) leaseLost(ctx context.Context, id int64) error {
 	var state string
-	err := o.w.QueryRowContext(ctx, o.db.dialect.rebind(`SELECT state FROM jobs WHERE id = ?`), id).Scan(&state)
+	err := o.writeRow(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -341,8 +355,8 @@ func (o ops) FailJob(ctx context.Context, id int64, owner string, errMsg string,
 	t := micros(now())
 	err := o.atomic(ctx, func(o ops) error {
 		var superseded int64
-		err := o.w.QueryRowContext(ctx, o.db.dialect.rebind(`SELECT p.id FROM jobs p JOIN jobs j ON j.unique_key = p.unique_key
-			WHERE j.id = ? AND j.unique_key <> '' AND p.id <> j.id AND p.state IN `+pendingStates), id).Scan(&superseded)
+		err := o.writeRow(ctx, `SELECT p.id FROM jobs p JOIN jobs j ON j.unique_key = p.unique_key
+			WHERE j.id = ? AND j.unique_key <> '' AND p.id <> j.id AND p.state IN `+pendingStates, id).Scan(&superseded)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			superseded = 0
@@ -382,7 +396,7 @@ func (o ops) SetJobProgress(ctx context.Context, id int64, owner string, progres
 func (o ops) RetryJob(ctx context.Context, id int64) error {
 	t := micros(now())
 	err := o.atomic(ctx, func(o ops) error {
-		j, err := scanJob(o.w.QueryRowContext(ctx, o.db.dialect.rebind(`SELECT `+jobCols+` FROM jobs WHERE id = ?`), id))
+		j, err := scanJob(o.writeRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}

@@ -70,6 +70,9 @@ type DB struct {
 	schemaVersion int64
 	maxBatch      int
 
+	// writerStmts and readerStmts keep SQLite's statements prepared; nil on PostgreSQL.
+	writerStmts, readerStmts *stmtCache
+
 	// batches and batched count group commits and the deliveries they carried.
 	batches, batched atomic.Int64
 
@@ -184,6 +187,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
 	db.writer, db.reader = w, r
+	db.writerStmts, db.readerStmts = newStmtCache(w), newStmtCache(r)
 	return nil
 }
 
@@ -291,7 +295,7 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) closeConns() error {
-	err := db.writer.Close()
+	err := errors.Join(db.writerStmts.close(), db.readerStmts.close(), db.writer.Close())
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
 	}
@@ -316,6 +320,7 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 // for the disk; every other one waits.
 func (db *DB) inTx(ctx context.Context, fn func(o ops) error) (err error) {
 	relaxed := store.RelaxedDurability(ctx)
+	db.writerStmts.prepareWanted(ctx) // before the transaction takes the writer connection
 	var tx *sql.Tx
 	if relaxed && !db.dialect.postgres {
 		// synchronous is a setting of the connection: pin the writer, relax it for this
@@ -381,25 +386,64 @@ type ops struct {
 }
 
 func (o ops) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return o.w.ExecContext(ctx, o.db.dialect.rebind(q), args...)
+	q = o.db.dialect.rebind(q)
+	if s := o.writeStmt(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return o.w.ExecContext(ctx, q, args...)
 }
 
 // query reads through the reader (or the transaction).
 func (o ops) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return o.r.QueryContext(ctx, o.db.dialect.rebind(q), args...)
+	q = o.db.dialect.rebind(q)
+	if s := o.readStmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return o.r.QueryContext(ctx, q, args...)
 }
 
 func (o ops) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return o.r.QueryRowContext(ctx, o.db.dialect.rebind(q), args...)
+	q = o.db.dialect.rebind(q)
+	if s := o.readStmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return o.r.QueryRowContext(ctx, q, args...)
 }
 
 // writeQuery runs a writing statement that returns rows (RETURNING).
 func (o ops) writeQuery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return o.w.QueryContext(ctx, o.db.dialect.rebind(q), args...)
+	q = o.db.dialect.rebind(q)
+	if s := o.writeStmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return o.w.QueryContext(ctx, q, args...)
 }
 
 func (o ops) writeRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return o.w.QueryRowContext(ctx, o.db.dialect.rebind(q), args...)
+	q = o.db.dialect.rebind(q)
+	if s := o.writeStmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return o.w.QueryRowContext(ctx, q, args...)
+}
+
+// writeStmt returns the writer's prepared statement for q (bound to the transaction when o
+// is in one), or nil (PostgreSQL; or not cached yet): q then runs unprepared.
+func (o ops) writeStmt(ctx context.Context, q string) *sql.Stmt {
+	s := o.db.writerStmts.get(ctx, q, o.tx != nil)
+	if s != nil && o.tx != nil {
+		// Tx.StmtContext reuses the statement prepared on the transaction's connection.
+		return o.tx.StmtContext(ctx, s)
+	}
+	return s
+}
+
+// readStmt is writeStmt for reads: the transaction's inside one, the reader pool's outside.
+func (o ops) readStmt(ctx context.Context, q string) *sql.Stmt {
+	if o.tx != nil {
+		return o.writeStmt(ctx, q)
+	}
+	return o.db.readerStmts.get(ctx, q, false)
 }
 
 // relaxable runs a single write in a transaction of its own when the context asks for relaxed
