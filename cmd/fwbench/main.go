@@ -9,6 +9,10 @@
 // Usage:
 //
 //	go run ./cmd/fwbench p1 [-duration 10s] [-concurrency 64] [-rate 1000] [-payload FILE]
+//
+// With FORGEWAY_DATABASE_URL=postgres://… in the environment the Forgeway servers use that
+// PostgreSQL database instead of SQLite. FWBENCH_CPUPROFILE=PATH writes each Forgeway
+// server's CPU profile to PATH.<kind>.workers-<n>.<pid>.
 package main
 
 import (
@@ -354,7 +358,13 @@ func p1(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(dir)
 
-	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per run, loopback, %d CPUs\n\n", len(body), *concurrency, *duration, runtime.NumCPU())
+	engine := "SQLite in a temporary data directory"
+	if os.Getenv("FORGEWAY_DATABASE_URL") != "" {
+		// The servers inherit the environment: FORGEWAY_DATABASE_URL=postgres://… measures
+		// ingest on PostgreSQL.
+		engine = "PostgreSQL (FORGEWAY_DATABASE_URL)"
+	}
+	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per run, loopback, %d CPUs, %s\n\n", len(body), *concurrency, *duration, runtime.NumCPU(), engine)
 	base, err := start(ctx, "serve-baseline")
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ const (
 	OutcomeUnknown   = "unknown"   // no such integration
 	OutcomeTooLarge  = "too_large"
 	OutcomeError     = "error"
+	OutcomeAborted   = "aborted" // the sender disconnected before the commit
 )
 
 // Handler serves POST /webhooks/{kind} and POST /webhooks/{kind}/{integration}.
@@ -136,6 +137,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		ReceivedAt: d.ReceivedAt,
 	}
 	inserted, err := h.st.InsertDelivery(r.Context(), sd, store.NewJob{Kind: events.JobProcess, MaxAttempts: 12})
+	if err != nil && r.Context().Err() != nil {
+		// The host hung up before the commit: nobody reads the answer, and whether the
+		// delivery was committed or not, the host's retry is deduplicated.
+		outcome = OutcomeAborted
+		h.log.Info("the sender disconnected before the delivery was committed", "kind", kind, "integration", rec.ID, "delivery", info.ID)
+		return
+	}
 	if err != nil {
 		h.log.Error("could not store delivery", "kind", kind, "integration", rec.ID, "delivery", info.ID, "err", err)
 		// 503 makes hosts that retry (all but GitHub) try again; nothing was committed.
