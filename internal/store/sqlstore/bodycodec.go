@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -20,16 +21,31 @@ const (
 // the table's page anyway.
 const minCompressBody = 512
 
-// encodeBody returns the stored form of a body and its encoding.
-func encodeBody(body []byte) ([]byte, string) {
+// bodyEncoder compresses bodies. Its scratch buffers have room for S2's worst case (more
+// than the body) while the stored form is about a third of it: only that third is kept
+// until the commit.
+type bodyEncoder struct {
+	scratch sync.Pool // of *[]byte
+}
+
+// encode returns the stored form of a body and its encoding.
+func (e *bodyEncoder) encode(body []byte) ([]byte, string) {
 	if len(body) < minCompressBody {
 		return body, bodyRaw
 	}
-	enc := s2.Encode(nil, body)
+	buf, _ := e.scratch.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	defer e.scratch.Put(buf)
+	if n := s2.MaxEncodedLen(len(body)); cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	enc := s2.Encode((*buf)[:cap(*buf)], body)
 	if len(enc) >= len(body) {
 		return body, bodyRaw
 	}
-	return enc, bodyS2
+	return append([]byte(nil), enc...), bodyS2
 }
 
 // decodeBody returns the body as received from its stored form.

@@ -102,7 +102,7 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 		return false, fmt.Errorf("insert delivery %s: encode event ids: %w", req.d.HostID, err)
 	}
 	// Compressed here, in the caller's goroutine, not by the single committer.
-	req.body, req.bodyEnc = encodeBody(req.d.Body)
+	req.body, req.bodyEnc = db.bodies.encode(req.d.Body)
 	select {
 	case db.commits <- req:
 	case <-db.stop:

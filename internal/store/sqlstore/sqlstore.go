@@ -70,6 +70,8 @@ type DB struct {
 	schemaVersion int64
 	maxBatch      int
 
+	bodies bodyEncoder
+
 	// writerStmts and readerStmts keep SQLite's statements prepared; nil on PostgreSQL.
 	writerStmts, readerStmts *stmtCache
 
