@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -363,6 +364,15 @@ func p1(ctx context.Context, args []string) error {
 		// The servers inherit the environment: FORGEWAY_DATABASE_URL=postgres://… measures
 		// ingest on PostgreSQL.
 		engine = "PostgreSQL (FORGEWAY_DATABASE_URL)"
+		if os.Getenv("FORGEWAY_SECRET_KEY") == "" {
+			// Every server of the run shares the database, so they must share its key too
+			// (each would otherwise make its own in its data directory).
+			var key [32]byte
+			_, _ = rand.Read(key[:])
+			if err := os.Setenv("FORGEWAY_SECRET_KEY", base64.StdEncoding.EncodeToString(key[:])); err != nil {
+				return err
+			}
+		}
 	}
 	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per run, loopback, %d CPUs, %s\n\n", len(body), *concurrency, *duration, runtime.NumCPU(), engine)
 	base, err := start(ctx, "serve-baseline")
