@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -40,6 +42,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to make each server's schema
 
 	"github.com/forgeway/forgeway/internal/config"
 	"github.com/forgeway/forgeway/internal/forge"
@@ -106,6 +110,17 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	if err != nil {
 		return err
 	}
+	if dsn := os.Getenv("FORGEWAY_DATABASE_URL"); dsn != "" {
+		// Each server gets an empty schema of its own, as each gets an empty SQLite file: a
+		// server must not inherit the previous run's backlog.
+		fresh, err := freshSchema(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		if err := os.Setenv("FORGEWAY_DATABASE_URL", fresh); err != nil {
+			return err
+		}
+	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config.Register(fs)
 	_ = fs.Parse([]string{"--data-dir", args[0], "--public-url", "http://" + ln.Addr().String(), "--log-level", "warn", "--log-format", "text", "--workers", workers})
@@ -147,6 +162,30 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	}
 	fmt.Printf("URL http://%s/webhooks/%s/%s\n", ln.Addr(), kind, rec.ID)
 	return app.Serve(ctx, ln)
+}
+
+// freshSchema creates an empty schema on the PostgreSQL server of dsn and returns dsn with
+// its search_path set to it.
+func freshSchema(ctx context.Context, dsn string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("FORGEWAY_DATABASE_URL: %w", err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := fmt.Sprintf("fwbench_%x", b)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", fmt.Errorf("create schema for the run: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 type child struct {
