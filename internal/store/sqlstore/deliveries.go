@@ -51,7 +51,7 @@ type deliveryRequest struct {
 	d       store.Delivery
 	headers string
 	events  string
-	body    []byte // d.Body as stored, in bodyEncoding
+	body    []byte // d.Body as stored, encoded as bodyEnc says
 	bodyEnc string
 	job     jobRow
 	answer  chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
@@ -235,10 +235,6 @@ func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) (
 			answers[i] = a
 		}
 		return answers, nil
-	}
-	if len(reqs) == 1 {
-		a, err := o.insertDelivery(ctx, reqs[0])
-		return []deliveryAnswer{a}, err
 	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO deliveries (` + deliveryCols + `) VALUES `)
