@@ -193,8 +193,15 @@ func (s *Scheduler) firstSlot(ctx context.Context, e *schedEntry, now time.Time)
 	return next
 }
 
-// fire inserts e's job for slot unless a replica did already.
+// fireTimeout bounds one slot's transaction.
+const fireTimeout = 30 * time.Second
+
+// fire inserts e's job for slot unless a replica did already. A fire that has begun is not
+// cut short by Run's context ending (shutdown): it commits or fails on its own, so that a
+// slot's newJob is not called for a transaction that shutdown then rolls back.
 func (s *Scheduler) fire(ctx context.Context, e *schedEntry, slot time.Time) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fireTimeout)
+	defer cancel()
 	slot = slot.UTC()
 	var (
 		job      store.Job
