@@ -243,10 +243,12 @@ type load struct {
 	idField []byte // Azure DevOps: the body's notification id, replaced per request
 	client  *http.Client
 	counter atomic.Int64
+	node    [6]byte // GitHub: the node of this sender's version-1 delivery GUIDs
 }
 
 func newLoad(url string, kind forge.Kind, body []byte, client *http.Client) *load {
 	l := &load{url: url, kind: kind, body: body, client: client, event: sample.CorpusEvent(kind, "push.json")}
+	_, _ = rand.Read(l.node[:])
 	if kind == forge.BitbucketDC {
 		l.event = "repo:refs_changed"
 	}
@@ -263,11 +265,7 @@ func newLoad(url string, kind forge.Kind, body []byte, client *http.Client) *loa
 // send posts one delivery, signed or authenticated as the host does, with a new delivery id.
 func (l *load) send(ctx context.Context) (int, error) {
 	n := l.counter.Add(1)
-	// A random GUID, as GitHub's X-GitHub-Delivery is: deduplication indexes see the spread
-	// of real delivery ids, not a sequence.
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	id := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
+	id := l.deliveryID()
 	body := l.body
 	if len(l.idField) > 2 {
 		// Azure deduplicates by the notification id in the body: give each request its own,
@@ -291,6 +289,25 @@ func (l *load) send(ctx context.Context) (int, error) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// deliveryID makes a delivery id of the kind the host sends, so that the deduplication index
+// sees what it would in production: GitHub's X-GitHub-Delivery is a version-1 (time-based)
+// UUID, as in GitHub's documented example 72d3162e-cc78-11e3-81ab-4c9367dc0958; GitLab's
+// X-Gitlab-Event-UUID, Gitea's X-Gitea-Delivery and Bitbucket's X-Request-Id are random
+// (version 4) UUIDs.
+func (l *load) deliveryID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	if l.kind == forge.GitHub {
+		// 100 ns ticks since 1582-10-15; a random clock sequence, this sender's node.
+		ticks := uint64(time.Now().UnixNano()/100) + 0x01B21DD213814000
+		return fmt.Sprintf("%08x-%04x-%04x-%02x%02x-%x", uint32(ticks), uint16(ticks>>32),
+			uint16(ticks>>48)&0x0fff|0x1000, u[0]&0x3f|0x80, u[1], l.node[:])
+	}
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
 }
 
 // throughput runs a closed loop: concurrency clients sending as fast as answers come.

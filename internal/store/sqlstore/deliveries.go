@@ -53,8 +53,10 @@ type deliveryRequest struct {
 	events  string
 	body    []byte // d.Body as stored, encoded as bodyEnc says
 	bodyEnc string
-	job     jobRow
-	answer  chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
+	// dedupKey is what the deduplication index holds for d.HostID (dedupkey.go).
+	dedupKey string
+	job      jobRow
+	answer   chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
 }
 
 type deliveryAnswer struct {
@@ -103,6 +105,7 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 	}
 	// Compressed here, in the caller's goroutine, not by the single committer.
 	req.body, req.bodyEnc = db.bodies.encode(req.d.Body)
+	req.dedupKey = dedupKey(req.d.HostID)
 	select {
 	case db.commits <- req:
 	case <-db.stop:
@@ -237,18 +240,19 @@ func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) (
 		return answers, nil
 	}
 	var b strings.Builder
-	b.WriteString(`INSERT INTO deliveries (` + deliveryCols + `) VALUES `)
-	args := make([]any, 0, len(reqs)*17)
+	b.WriteString(`INSERT INTO deliveries (` + deliveryCols + `, dedup_key) VALUES `)
+	args := make([]any, 0, len(reqs)*18)
 	for i, r := range reqs {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		d := &r.d
 		args = append(args, d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
-			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc)
+			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
+			r.dedupKey)
 	}
-	b.WriteString(` ON CONFLICT (kind, integration_id, host_id) WHERE host_id <> '' DO NOTHING RETURNING id`)
+	b.WriteString(` ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`)
 	rows, err := o.writeQuery(ctx, b.String(), args...)
 	if err != nil {
 		return nil, err
@@ -281,7 +285,7 @@ func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) (
 		}
 		var id string
 		err := o.writeRow(ctx, `SELECT id FROM deliveries
-			WHERE kind = ? AND integration_id = ? AND host_id = ?`, d.Kind, d.IntegrationID, d.HostID).Scan(&id)
+			WHERE kind = ? AND integration_id = ? AND dedup_key = ?`, d.Kind, d.IntegrationID, r.dedupKey).Scan(&id)
 		if err != nil {
 			return nil, fmt.Errorf("find duplicate: %w", err)
 		}
@@ -317,11 +321,12 @@ func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) (
 // insertDelivery writes one delivery and its job, or finds the stored duplicate.
 func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
-	res, err := o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kind, integration_id, host_id) WHERE host_id <> '' DO NOTHING`,
+	res, err := o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`, dedup_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING`,
 		d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
-		d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc)
+		d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
+		r.dedupKey)
 	if err != nil {
 		return deliveryAnswer{}, err
 	}
@@ -332,7 +337,7 @@ func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAn
 	if n == 0 {
 		var id string
 		err := o.writeRow(ctx, `SELECT id FROM deliveries
-			WHERE kind = ? AND integration_id = ? AND host_id = ?`, d.Kind, d.IntegrationID, d.HostID).Scan(&id)
+			WHERE kind = ? AND integration_id = ? AND dedup_key = ?`, d.Kind, d.IntegrationID, r.dedupKey).Scan(&id)
 		if err != nil {
 			return deliveryAnswer{}, fmt.Errorf("find duplicate: %w", err)
 		}
