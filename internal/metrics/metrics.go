@@ -51,6 +51,18 @@ func New(jobStats func(ctx context.Context) (store.JobStats, error), budgets fun
 	return m
 }
 
+// WatchGroupCommits exports the store's group commits: how many ran and how many deliveries
+// they carried (their ratio is the mean batch size; a mean near 1 under load says the writer
+// is idle between deliveries, a mean near the batch bound says it is the bottleneck). stats is
+// read at scrape time.
+func (m *Metrics) WatchGroupCommits(stats func() (batches, deliveries int64)) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "forgeway_store_group_commits_total", Help: "Transactions the store's group committer ran for inbound deliveries."},
+			func() float64 { b, _ := stats(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "forgeway_store_group_committed_deliveries_total", Help: "Deliveries the group committer's transactions carried."},
+			func() float64 { _, d := stats(); return float64(d) }))
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
