@@ -37,6 +37,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -449,6 +450,7 @@ func p1(ctx context.Context, args []string) error {
 		lat       []time.Duration
 		latFailed int64
 		cpu       time.Duration // server CPU per delivery in the throughput run
+		batch     float64       // deliveries per group commit in the throughput run
 	}
 	var results []result
 	for _, mode := range []struct{ name, cmd string }{
@@ -466,6 +468,7 @@ func p1(ctx context.Context, args []string) error {
 		fl := newLoad(fw.url, forge.GitHub, body, client)
 		fl.throughput(ctx, *concurrency, time.Second) // warm up
 		accepted, failed := fl.throughput(ctx, *concurrency, *duration)
+		batch := meanGroupCommit(ctx, client, fw.url)
 		cpu := perDelivery(fw.stop(), fl.counter.Load())
 		// Latency on a fresh server, so the backlog of the throughput run does not weigh on it.
 		fw, err = start(ctx, mode.cmd, sub+"-lat", "github")
@@ -475,18 +478,52 @@ func p1(ctx context.Context, args []string) error {
 		fl = newLoad(fw.url, forge.GitHub, body, client)
 		lat, latFailed := fl.latency(ctx, *rate, *latDuration)
 		fw.stop()
-		results = append(results, result{mode.name, accepted, failed, lat, latFailed, cpu})
+		results = append(results, result{mode.name, accepted, failed, lat, latFailed, cpu, batch})
 	}
 
-	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
-	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | %d | | |\n", baseRate, basePer, baseFailed)
+	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
+	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | %d | | |\n", baseRate, basePer, baseFailed)
 	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %.2f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.failed+r.latFailed,
+		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, r.failed+r.latFailed,
 			pct(r.lat, 0.50).Round(10*time.Microsecond), pct(r.lat, 0.99).Round(10*time.Microsecond))
 	}
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
 	return nil
+}
+
+// meanGroupCommit reads a Forgeway server's /metrics (its URL from a webhook URL of it) and
+// returns how many deliveries its group commits carried on average; 0 when it cannot tell.
+func meanGroupCommit(ctx context.Context, client *http.Client, webhookURL string) float64 {
+	u, err := url.Parse(webhookURL)
+	if err != nil {
+		return 0
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Scheme+"://"+u.Host+"/metrics", nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var commits, deliveries float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		v, _ := strconv.ParseFloat(value, 64)
+		switch name {
+		case "forgeway_store_group_commits_total":
+			commits = v
+		case "forgeway_store_group_committed_deliveries_total":
+			deliveries = v
+		}
+	}
+	if commits == 0 {
+		return 0
+	}
+	return deliveries / commits
 }
 
 // p1Hosts measures ingest throughput for each host's verification scheme and payload (its
