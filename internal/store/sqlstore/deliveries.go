@@ -155,39 +155,8 @@ func (db *DB) commitLoop() {
 				break fill
 			}
 		}
-		if len(batch) > 1 && len(batch) < db.maxBatch && db.linger > 0 {
-			batch = db.lingerFor(batch)
-		}
 		db.commitBatch(batch)
 	}
-}
-
-// lingerFor lets a batch that found company grow before it commits: it takes requests as
-// they arrive until none has come for db.lingerGap, db.linger has passed since it began, or
-// the batch is full. A commit costs the same fixed work whatever its size (the fsync, and the
-// right-edge pages of the tables and indexes every delivery touches), so under load a batch
-// twice as large halves that share per delivery (the writer's cost per delivery: 44.6 us at
-// 12 per commit, 34.5 us at 24); a lone request, the rule at low load, commits at once.
-func (db *DB) lingerFor(batch []*deliveryRequest) []*deliveryRequest {
-	deadline := time.Now().Add(db.linger)
-	t := time.NewTimer(db.lingerGap)
-	defer t.Stop()
-	for len(batch) < db.maxBatch {
-		select {
-		case r := <-db.commits:
-			batch = append(batch, r)
-			left := time.Until(deadline)
-			if left <= 0 {
-				return batch
-			}
-			t.Reset(min(db.lingerGap, left))
-		case <-t.C:
-			return batch
-		case <-db.stop:
-			return batch
-		}
-	}
-	return batch
 }
 
 // commitBatch commits a batch and answers every member. When the batch transaction fails,

@@ -258,63 +258,6 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 }
 
-// A delivery that arrives alone commits at once; a batch that found company waits for more,
-// each arrival within the gap joining it, and commits when the gap passes with none.
-func TestGroupCommitLingers(t *testing.T) {
-	opts := quietOptions()
-	opts.CommitLinger, opts.CommitLingerGap = 5*time.Second, 300*time.Millisecond
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "f.db"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := t.Context()
-	insert := func(id string) error {
-		d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: id}
-		ins, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"})
-		if err == nil && !ins {
-			err = fmt.Errorf("delivery %s not inserted", id)
-		}
-		return err
-	}
-	start := time.Now()
-	if err := insert("alone"); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("a lone delivery took %v to commit: it waited for company", took)
-	}
-
-	release := holdWriter(t, db)
-	defer release()
-	errs := make(chan error, 5)
-	var wg sync.WaitGroup
-	wg.Go(func() { errs <- insert("a") }) // taken by the committer, which then waits for the writer
-	time.Sleep(100 * time.Millisecond)
-	wg.Go(func() { errs <- insert("b") }) // b and c queue behind it
-	wg.Go(func() { errs <- insert("c") })
-	time.Sleep(100 * time.Millisecond)
-	release()
-	// b and c form a batch with company: d and e, arriving within the gap, join it.
-	time.Sleep(100 * time.Millisecond)
-	wg.Go(func() { errs <- insert("d") })
-	time.Sleep(100 * time.Millisecond)
-	wg.Go(func() { errs <- insert("e") })
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if took := time.Since(start); took > 4*time.Second {
-		t.Errorf("the batch waited %v: the gap did not end it", took)
-	}
-	if batches, deliveries := db.CommitStats(); batches != 3 || deliveries != 6 {
-		t.Errorf("%d batches carried %d deliveries, want 3 batches (alone; a; b, c, d, e) for 6", batches, deliveries)
-	}
-}
-
 func TestGroupCommitIsolatesABadRow(t *testing.T) {
 	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
 	ctx := t.Context()

@@ -54,10 +54,6 @@ type Options struct {
 	BusyTimeout time.Duration
 	// MaxBatch bounds how many deliveries one group commit writes. 0: 256.
 	MaxBatch int
-	// CommitLinger is the longest a group commit that found other deliveries waiting waits
-	// for more to join it, and CommitLingerGap how long it waits for the next one. 0: 1 ms
-	// and 100 us; a negative CommitLinger commits at once.
-	CommitLinger, CommitLingerGap time.Duration
 }
 
 // DB is a store.Store on SQLite or PostgreSQL. Its methods that are not part of a caller's
@@ -73,8 +69,6 @@ type DB struct {
 	// schemaVersion is the newest embedded migration; Ping compares the database with it.
 	schemaVersion int64
 	maxBatch      int
-	// linger and lingerGap: see Options.CommitLinger.
-	linger, lingerGap time.Duration
 
 	bodies bodyEncoder
 
@@ -114,20 +108,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
-	if opts.CommitLinger == 0 {
-		opts.CommitLinger = time.Millisecond
-	}
-	if opts.CommitLingerGap <= 0 {
-		opts.CommitLingerGap = 100 * time.Microsecond
-	}
 	db := &DB{
-		log:       opts.Logger,
-		maxBatch:  opts.MaxBatch,
-		linger:    max(opts.CommitLinger, 0),
-		lingerGap: opts.CommitLingerGap,
-		commits:   make(chan *deliveryRequest),
-		stop:      make(chan struct{}),
-		stopped:   make(chan struct{}),
+		log:      opts.Logger,
+		maxBatch: opts.MaxBatch,
+		commits:  make(chan *deliveryRequest),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
