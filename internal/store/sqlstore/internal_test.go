@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -150,6 +151,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{"foreign_keys", "1"},
 		{"busy_timeout", "10000"},
 		{"temp_store", "2"}, // MEMORY: statement journals of multi-row inserts never reach a file
+		{"page_size", "8192"},
 	} {
 		var got string
 		if err := db.writer.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
@@ -164,6 +166,33 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 	if got := db.writer.Stats().MaxOpenConnections; got != 1 {
 		t.Errorf("writer pool allows %d connections, want 1", got)
+	}
+}
+
+// A database created with another page size (by an earlier version) keeps it and works.
+func TestExistingDatabaseKeepsItsPageSize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"PRAGMA page_size=4096", "PRAGMA journal_mode=WAL", "CREATE TABLE early (x)"} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	old.Close()
+	db := openSQLite(t, path)
+	var ps int
+	if err := db.writer.QueryRowContext(t.Context(), "PRAGMA page_size").Scan(&ps); err != nil {
+		t.Fatal(err)
+	}
+	if ps != 4096 {
+		t.Errorf("page size %d, want the database's own 4096", ps)
+	}
+	in := &store.Integration{Kind: "github", Name: "x", BaseURL: "https://github.com", Status: "active"}
+	if err := db.CreateIntegration(t.Context(), in); err != nil {
+		t.Fatal(err)
 	}
 }
 
