@@ -204,8 +204,8 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 
 // sqlitePageSize is the page size of databases Forgeway creates. A delivery row (its body
 // S2-compressed) is about 2.5 KB: a 4 KiB page holds one and wastes the rest, an 8 KiB page
-// holds three, so the writer writes a third fewer pages per delivery to the WAL and again to
-// the database (the store benchmark: 33.9 -> 29.7 us per delivery).
+// holds three, so the writer writes one page for three deliveries instead of one each, to the
+// WAL and again to the database (the store benchmark: 33.9 -> 29.7 us per delivery).
 const sqlitePageSize = 8192
 
 // initSQLite fixes the page size of a new, empty database file: it can only be chosen before
