@@ -25,6 +25,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/api"
+	"github.com/forgeway/forgeway/internal/events"
+	"github.com/forgeway/forgeway/internal/store"
 	"github.com/forgeway/forgeway/internal/testserver"
 )
 
@@ -490,5 +492,48 @@ func checkEnvelope(t *testing.T, name, integration, hostID string, payload, ev m
 		if _, ok := ev["subject"]; ok {
 			t.Errorf("%s: subject %v on a %s event", name, ev["subject"], typ)
 		}
+	}
+}
+
+// A processing job shared by deliveries committed together processes each in turn: one
+// already processed (an earlier attempt, or a replay) is skipped, one that is gone is
+// recorded as such without holding up the others.
+func TestSharedProcessingJob(t *testing.T) {
+	e := start(t, engines(t)[0])
+	id := e.githubTokenIntegration(nil)
+	path := "/webhooks/github/" + id
+	body := corpusFile(t, "github", "push.json")
+	status, out := e.post(path, delivery{event: "push", id: newID(), body: body, signature: sign(hookSecret, body)})
+	if status != http.StatusAccepted {
+		t.Fatalf("post: %d %v", status, out)
+	}
+	done := e.waitDelivery(out["delivery_id"].(string))
+
+	// A second delivery, stored with a job nobody runs, so that only the shared job below
+	// processes it.
+	ctx := t.Context()
+	fresh := &store.Delivery{IntegrationID: id, Kind: "github", HostID: newID(), Event: "push",
+		Headers: map[string][]string{"X-Github-Event": {"push"}, "Content-Type": {"application/json"}}, Body: body}
+	if _, err := e.App.Store.InsertDelivery(ctx, fresh, store.NewJob{Kind: "test.nobody", Args: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := e.App.Store.InsertJob(ctx, store.NewJob{Kind: events.JobProcess, MaxAttempts: 3,
+		Args: store.DeliveryJobArgs{DeliveryIDs: []string{done.ID, "dlv_gone", fresh.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitDelivery(fresh.ID)
+	if got.Status != "processed" || len(got.EventIDs) != 1 {
+		t.Fatalf("the shared job's new delivery: %+v", got)
+	}
+	var finished api.Job
+	testserver.Eventually(t, 10*time.Second, "the shared job completes", func() bool {
+		e.MustCall("GET", fmt.Sprintf("/api/v1/jobs/%d", j.ID), nil, &finished, 200)
+		return finished.State == store.JobCompleted
+	})
+	var again api.Delivery
+	e.MustCall("GET", "/api/v1/deliveries/"+done.ID, nil, &again, 200)
+	if again.ProcessedAt == nil || done.ProcessedAt == nil || !again.ProcessedAt.Equal(*done.ProcessedAt) {
+		t.Errorf("the processed delivery was processed again: %v, then %v", done.ProcessedAt, again.ProcessedAt)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -67,14 +68,20 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 	ctx := context.Background()
 	owners := map[string]int{}
 	f := store.JobFilter{Kind: "delivery.process", Page: store.Page{Limit: 500}}
-	total := 0
+	covered := map[string]int{} // delivery id -> processing jobs naming it
 	for {
 		jobs, next, err := st.ListJobs(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, j := range jobs {
-			total++
+			var args store.DeliveryJobArgs
+			if err := json.Unmarshal(j.Args, &args); err != nil {
+				t.Fatalf("job %d args %s: %v", j.ID, j.Args, err)
+			}
+			for _, d := range args.IDs() {
+				covered[d]++
+			}
 			owners[j.LeaseOwner]++
 			if j.State != store.JobCompleted || j.Attempt != 1 {
 				t.Errorf("job %d: state %s after %d attempts", j.ID, j.State, j.Attempt)
@@ -85,8 +92,14 @@ func TestReplicasShareWorkOnPostgres(t *testing.T) {
 		}
 		f.After = next
 	}
-	if total != n {
-		t.Errorf("%d processing jobs, want %d", total, n)
+	// Deliveries committed together share a job: every delivery is in exactly one.
+	if len(covered) != n {
+		t.Errorf("processing jobs name %d deliveries, want %d", len(covered), n)
+	}
+	for d, times := range covered {
+		if times != 1 {
+			t.Errorf("delivery %s is in %d processing jobs", d, times)
+		}
 	}
 	if owners["replica-a"] == 0 || owners["replica-b"] == 0 {
 		t.Errorf("work was not shared: %v", owners)

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,13 +16,13 @@ import (
 	"github.com/forgeway/forgeway/internal/store"
 )
 
-// JobProcess is the job kind that processes one stored delivery.
+// JobProcess is the job kind that processes stored deliveries: one, or the deliveries the
+// store committed together.
 const JobProcess = "delivery.process"
 
-// ProcessArgs are the arguments of a processing job (the store writes them with the delivery).
-type ProcessArgs struct {
-	DeliveryID string `json:"delivery_id"`
-}
+// ProcessArgs are the arguments of a processing job: the store writes them with the
+// deliveries (one job per group commit), Replay with one delivery.
+type ProcessArgs = store.DeliveryJobArgs
 
 // Applier writes a delivery's effects on the catalog inside the processing transaction.
 type Applier interface {
@@ -80,26 +81,59 @@ func (p *Processor) run(ctx context.Context, j *jobs.Job) error {
 	if err := j.Decode(&a); err != nil {
 		return jobs.Permanent(err)
 	}
-	err := p.Process(ctx, a.DeliveryID)
-	if err != nil && !errors.Is(err, errPermanent) && j.Attempt >= j.MaxAttempts {
-		p.fail(ctx, a.DeliveryID, err)
+	ids := a.IDs()
+	switch len(ids) {
+	case 0:
+		return jobs.Permanent(errors.New("the job names no delivery"))
+	case 1:
+		err := p.Process(ctx, ids[0])
+		if err != nil && !errors.Is(err, errPermanent) && j.Attempt >= j.MaxAttempts {
+			p.fail(ctx, ids[0], err)
+		}
+		if errors.Is(err, errPermanent) {
+			return jobs.Permanent(err)
+		}
+		return err
 	}
-	if errors.Is(err, errPermanent) {
-		return jobs.Permanent(err)
+	// Deliveries committed together, in their order. One that cannot be processed is
+	// recorded as failed and does not hold up the others; a transient error fails the job
+	// after the others had their turn, and its next attempt skips those already done.
+	var retry error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := p.process(ctx, id, true)
+		switch {
+		case err == nil, errors.Is(err, errPermanent):
+		case j.Attempt >= j.MaxAttempts:
+			p.fail(ctx, id, err)
+		default:
+			retry = cmp.Or(retry, err)
+		}
 	}
-	return err
+	return retry
 }
 
 var errPermanent = errors.New("cannot be processed")
 
 // Process normalizes one stored delivery and commits its events and effects.
 func (p *Processor) Process(ctx context.Context, deliveryID string) error {
+	return p.process(ctx, deliveryID, false)
+}
+
+// process is Process; onlyNew skips a delivery that is no longer in the received state (a
+// shared job's earlier attempt, or a replay, processed it).
+func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool) error {
 	d, err := p.st.GetDelivery(ctx, deliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delivery %s: %w: %w", deliveryID, errPermanent, err)
 	}
 	if err != nil {
 		return fmt.Errorf("load delivery %s: %w", deliveryID, err)
+	}
+	if onlyNew && d.Status != store.DeliveryReceived {
+		return nil
 	}
 	rec, err := p.st.GetIntegration(ctx, d.IntegrationID)
 	if errors.Is(err, store.ErrNotFound) {

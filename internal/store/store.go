@@ -334,6 +334,22 @@ type NewJob struct {
 	RunAt       time.Time // zero: now
 }
 
+// DeliveryJobArgs are the args InsertDelivery gives a delivery's default processing job: the
+// delivery's id, or, for a job shared by the deliveries committed together, their ids in the
+// order they were committed.
+type DeliveryJobArgs struct {
+	DeliveryID  string   `json:"delivery_id,omitempty"`
+	DeliveryIDs []string `json:"delivery_ids,omitempty"`
+}
+
+// IDs returns the deliveries the job is for.
+func (a DeliveryJobArgs) IDs() []string {
+	if a.DeliveryID != "" {
+		return append([]string{a.DeliveryID}, a.DeliveryIDs...)
+	}
+	return a.DeliveryIDs
+}
+
 // JobFilter selects jobs for the API.
 type JobFilter struct {
 	State string
@@ -361,7 +377,8 @@ type Store interface {
 	// processing job, committing many concurrent callers together (group commit). It reports
 	// whether it was new; a delivery whose (Kind, IntegrationID, HostID) is
 	// already stored is a duplicate and writes nothing. It returns only once the rows are
-	// durable.
+	// durable. A job with nil Args, no UniqueKey and no RunAt is the delivery's default
+	// processing job, with DeliveryJobArgs for args; deliveries committed together share one.
 	InsertDelivery(ctx context.Context, d *Delivery, job NewJob) (inserted bool, err error)
 
 	// ClaimJobs leases up to n due jobs of the given kinds (all kinds when empty) to owner

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -74,7 +75,10 @@ type deliveryAnswer struct {
 // duplicates.
 //
 // The job's Kind is required. When job.Args is nil the job's args are
-// {"delivery_id": d.ID}; otherwise job.Args is marshalled as given.
+// store.DeliveryJobArgs{DeliveryID: d.ID}; otherwise job.Args is marshalled as given. Such a
+// default job (nil Args, no UniqueKey, no RunAt) is shared by the deliveries of one group
+// commit that have one (same Kind and MaxAttempts): its args then list them all in
+// DeliveryIDs, in the order they were committed.
 //
 // An error means the delivery may or may not have been committed (the context ended, the
 // database failed): the host's retry is then deduplicated.
@@ -90,13 +94,15 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 	if job.Kind == "" {
 		return false, fmt.Errorf("insert delivery %s: the processing job has no kind", req.d.HostID)
 	}
+	shareable := job.Args == nil && job.UniqueKey == "" && job.RunAt.IsZero()
 	if job.Args == nil {
-		job.Args = map[string]string{"delivery_id": req.d.ID}
+		job.Args = store.DeliveryJobArgs{DeliveryID: req.d.ID}
 	}
 	var err error
 	if req.job, err = newJobRow(job); err != nil {
 		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, err)
 	}
+	req.job.shareable = shareable
 	if req.headers, err = toJSON(req.d.Headers); err != nil {
 		return false, fmt.Errorf("insert delivery %s: encode headers: %w", req.d.HostID, err)
 	}
@@ -226,19 +232,29 @@ func (o ops) insertDeliveries(ctx context.Context, reqs []*deliveryRequest) ([]d
 }
 
 func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) ([]deliveryAnswer, error) {
+	var answers []deliveryAnswer
+	var err error
 	if len(reqs) == 1 || !o.db.dialect.postgres {
 		// SQLite runs in-process: its prepared single-row statements cost less than parsing
 		// a multi-row one. PostgreSQL saves round trips with one statement.
-		answers := make([]deliveryAnswer, len(reqs))
+		answers = make([]deliveryAnswer, len(reqs))
 		for i, r := range reqs {
-			a, err := o.insertDelivery(ctx, r)
-			if err != nil {
+			if answers[i], err = o.insertDeliveryRow(ctx, r); err != nil {
 				return nil, err
 			}
-			answers[i] = a
 		}
-		return answers, nil
+	} else if answers, err = o.insertDeliveryRows(ctx, reqs); err != nil {
+		return nil, err
 	}
+	if err := o.insertDeliveryJobs(ctx, reqs, answers); err != nil {
+		return nil, err
+	}
+	return answers, nil
+}
+
+// insertDeliveryRows writes deliveries with one multi-row statement (PostgreSQL) and finds
+// the stored duplicates of those it did not insert.
+func (o ops) insertDeliveryRows(ctx context.Context, reqs []*deliveryRequest) ([]deliveryAnswer, error) {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO deliveries (` + deliveryCols + `, dedup_key) VALUES `)
 	args := make([]any, 0, len(reqs)*18)
@@ -273,53 +289,66 @@ func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) (
 		return nil, err
 	}
 	answers := make([]deliveryAnswer, len(reqs))
-	var jobs []jobRow
-	simpleJobs := true
 	for i, r := range reqs {
-		d := &r.d
-		if inserted[d.ID] {
-			answers[i] = deliveryAnswer{id: d.ID, inserted: true}
-			jobs = append(jobs, r.job)
-			simpleJobs = simpleJobs && r.job.uniqueKey == ""
+		if inserted[r.d.ID] {
+			answers[i] = deliveryAnswer{id: r.d.ID, inserted: true}
 			continue
 		}
-		var id string
-		err := o.writeRow(ctx, `SELECT id FROM deliveries
-			WHERE kind = ? AND integration_id = ? AND dedup_key = ?`, d.Kind, d.IntegrationID, r.dedupKey).Scan(&id)
+		id, err := o.duplicateOf(ctx, r)
 		if err != nil {
-			return nil, fmt.Errorf("find duplicate: %w", err)
+			return nil, err
 		}
 		answers[i] = deliveryAnswer{id: id}
-	}
-	if !simpleJobs {
-		for _, j := range jobs {
-			if _, _, err := o.insertJob(ctx, j); err != nil {
-				return nil, fmt.Errorf("insert job: %w", err)
-			}
-		}
-		return answers, nil
-	}
-	if len(jobs) > 0 {
-		t := micros(now())
-		b.Reset()
-		b.WriteString(`INSERT INTO jobs (kind, args, unique_key, state, attempt, max_attempts, run_at, created_at, updated_at) VALUES `)
-		args = args[:0]
-		for i, j := range jobs {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, '', 'available', 0, ?, ?, ?, ?)")
-			args = append(args, j.kind, j.args, j.maxAttempts, micros(j.runAt), t, t)
-		}
-		if _, err := o.exec(ctx, b.String(), args...); err != nil {
-			return nil, fmt.Errorf("insert jobs: %w", err)
-		}
 	}
 	return answers, nil
 }
 
-// insertDelivery writes one delivery and its job, or finds the stored duplicate.
-func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
+// insertDeliveryJobs writes the processing jobs of the deliveries a batch inserted. Those
+// whose job is the default one (see InsertDelivery) share one job per kind and attempt bound:
+// a batch then costs the writer one job row instead of one per delivery, and the processor
+// one claim and one completion.
+func (o ops) insertDeliveryJobs(ctx context.Context, reqs []*deliveryRequest, answers []deliveryAnswer) error {
+	type shared struct {
+		row jobRow
+		ids []string
+	}
+	var groups []*shared
+next:
+	for i, r := range reqs {
+		if !answers[i].inserted {
+			continue
+		}
+		if !r.job.shareable {
+			if err := o.insertSimpleJob(ctx, r.job); err != nil {
+				return fmt.Errorf("insert job: %w", err)
+			}
+			continue
+		}
+		for _, g := range groups {
+			if g.row.kind == r.job.kind && g.row.maxAttempts == r.job.maxAttempts {
+				g.ids = append(g.ids, r.d.ID)
+				continue next
+			}
+		}
+		groups = append(groups, &shared{row: r.job, ids: []string{r.d.ID}})
+	}
+	for _, g := range groups {
+		if len(g.ids) > 1 {
+			args, err := json.Marshal(store.DeliveryJobArgs{DeliveryIDs: g.ids})
+			if err != nil {
+				return fmt.Errorf("insert job: %w", err)
+			}
+			g.row.args = string(args)
+		}
+		if err := o.insertSimpleJob(ctx, g.row); err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertDeliveryRow writes one delivery, or finds the stored duplicate.
+func (o ops) insertDeliveryRow(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
 	res, err := o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`, dedup_key)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -335,21 +364,35 @@ func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAn
 		return deliveryAnswer{}, err
 	}
 	if n == 0 {
-		var id string
-		err := o.writeRow(ctx, `SELECT id FROM deliveries
-			WHERE kind = ? AND integration_id = ? AND dedup_key = ?`, d.Kind, d.IntegrationID, r.dedupKey).Scan(&id)
-		if err != nil {
-			return deliveryAnswer{}, fmt.Errorf("find duplicate: %w", err)
-		}
-		return deliveryAnswer{id: id}, nil
-	}
-	if err := o.insertSimpleJob(ctx, r.job); err != nil {
-		return deliveryAnswer{}, fmt.Errorf("insert job: %w", err)
+		id, err := o.duplicateOf(ctx, r)
+		return deliveryAnswer{id: id}, err
 	}
 	return deliveryAnswer{id: d.ID, inserted: true}, nil
 }
 
-// GetDelivery returns the delivery with Forgeway's id, or ErrNotFound.
+// duplicateOf returns the id of the stored delivery r duplicates.
+func (o ops) duplicateOf(ctx context.Context, r *deliveryRequest) (string, error) {
+	var id string
+	err := o.writeRow(ctx, `SELECT id FROM deliveries
+		WHERE kind = ? AND integration_id = ? AND dedup_key = ?`, r.d.Kind, r.d.IntegrationID, r.dedupKey).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("find duplicate: %w", err)
+	}
+	return id, nil
+}
+
+// insertDelivery writes one delivery and its job, or finds the stored duplicate.
+func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
+	a, err := o.insertDeliveryRow(ctx, r)
+	if err != nil || !a.inserted {
+		return a, err
+	}
+	if err := o.insertSimpleJob(ctx, r.job); err != nil {
+		return deliveryAnswer{}, fmt.Errorf("insert job: %w", err)
+	}
+	return a, nil
+}
+
 func (o ops) GetDelivery(ctx context.Context, id string) (store.Delivery, error) {
 	d, err := scanDelivery(o.queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {

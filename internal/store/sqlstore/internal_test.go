@@ -3,12 +3,15 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -284,6 +287,78 @@ func TestGroupCommitBatches(t *testing.T) {
 	// The first caller commits alone; the 49 others wait and share one or a few batches.
 	if batches > 5 {
 		t.Errorf("%d batches for %d queued deliveries: no group commit", batches, n)
+	}
+}
+
+// Deliveries committed together share their default processing job; a job with args of its
+// own, a unique key or another attempt bound stays apart.
+func TestGroupCommitSharesDefaultJobs(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	release := holdWriter(t, db)
+	defer release()
+	ids := map[string]string{} // host id -> delivery id
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	insert := func(hostID string, job store.NewJob) {
+		wg.Go(func() {
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: hostID}
+			if _, err := db.InsertDelivery(ctx, &d, job); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			ids[hostID] = d.ID
+			mu.Unlock()
+		})
+	}
+	insert("first", store.NewJob{Kind: "p", MaxAttempts: 12}) // taken alone; waits for the writer
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if batches, _ := db.CommitStats(); batches == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the committer never took the first delivery")
+		}
+	}
+	insert("d1", store.NewJob{Kind: "p", MaxAttempts: 12})
+	insert("d2", store.NewJob{Kind: "p", MaxAttempts: 12})
+	insert("custom", store.NewJob{Kind: "p", MaxAttempts: 12, Args: map[string]int{"n": 1}})
+	insert("unique", store.NewJob{Kind: "p", MaxAttempts: 12, UniqueKey: "u"})
+	insert("fewer", store.NewJob{Kind: "p", MaxAttempts: 3})
+	time.Sleep(500 * time.Millisecond) // all five queue behind the first
+	release()
+	wg.Wait()
+	if batches, _ := db.CommitStats(); batches != 2 {
+		t.Fatalf("%d batches, want 2 (the first alone, then the five queued)", batches)
+	}
+	jobs, _, err := db.ListJobs(ctx, store.JobFilter{Kind: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, j := range jobs {
+		args := string(j.Args)
+		var shared store.DeliveryJobArgs
+		if json.Unmarshal(j.Args, &shared) == nil && len(shared.DeliveryIDs) > 0 {
+			// Queued callers join the batch in the order they reached the committer.
+			slices.Sort(shared.DeliveryIDs)
+			args = fmt.Sprint(shared.DeliveryIDs)
+		}
+		got = append(got, fmt.Sprintf("%s max=%d key=%q", args, j.MaxAttempts, j.UniqueKey))
+	}
+	pair := []string{ids["d1"], ids["d2"]}
+	slices.Sort(pair)
+	want := []string{
+		fmt.Sprintf(`{"delivery_id":%q} max=12 key=""`, ids["first"]),
+		fmt.Sprintf(`%v max=12 key=""`, pair),
+		`{"n":1} max=12 key=""`,
+		fmt.Sprintf(`{"delivery_id":%q} max=12 key="u"`, ids["unique"]),
+		fmt.Sprintf(`{"delivery_id":%q} max=3 key=""`, ids["fewer"]),
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("jobs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -60,6 +60,9 @@ type jobRow struct {
 	uniqueKey   string
 	maxAttempts int
 	runAt       time.Time
+	// shareable: a delivery's default processing job, which the deliveries of a group commit
+	// share (insertDeliveryJobs).
+	shareable bool
 }
 
 func newJobRow(j store.NewJob) (jobRow, error) {
