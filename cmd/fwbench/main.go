@@ -451,6 +451,7 @@ func p1(ctx context.Context, args []string) error {
 		latFailed int64
 		cpu       time.Duration // server CPU per delivery in the throughput run
 		batch     float64       // deliveries per group commit in the throughput run
+		processed float64       // share of the throughput run's deliveries processed by its end
 	}
 	var results []result
 	for _, mode := range []struct{ name, cmd string }{
@@ -468,7 +469,8 @@ func p1(ctx context.Context, args []string) error {
 		fl := newLoad(fw.url, forge.GitHub, body, client)
 		fl.throughput(ctx, *concurrency, time.Second) // warm up
 		accepted, failed := fl.throughput(ctx, *concurrency, *duration)
-		batch := meanGroupCommit(ctx, client, fw.url)
+		batch, processed := serverStats(ctx, client, fw.url)
+		processed /= float64(fl.counter.Load())
 		cpu := perDelivery(fw.stop(), fl.counter.Load())
 		// Latency on a fresh server, so the backlog of the throughput run does not weigh on it.
 		fw, err = start(ctx, mode.cmd, sub+"-lat", "github")
@@ -478,13 +480,13 @@ func p1(ctx context.Context, args []string) error {
 		fl = newLoad(fw.url, forge.GitHub, body, client)
 		lat, latFailed := fl.latency(ctx, *rate, *latDuration)
 		fw.stop()
-		results = append(results, result{mode.name, accepted, failed, lat, latFailed, cpu, batch})
+		results = append(results, result{mode.name, accepted, failed, lat, latFailed, cpu, batch, processed})
 	}
 
-	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
-	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | %d | | |\n", baseRate, basePer, baseFailed)
+	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | processed by the end | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
+	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | | %d | | |\n", baseRate, basePer, baseFailed)
 	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, r.failed+r.latFailed,
+		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %.0f%% | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, 100*r.processed, r.failed+r.latFailed,
 			pct(r.lat, 0.50).Round(10*time.Microsecond), pct(r.lat, 0.99).Round(10*time.Microsecond))
 	}
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
@@ -492,38 +494,45 @@ func p1(ctx context.Context, args []string) error {
 	return nil
 }
 
-// meanGroupCommit reads a Forgeway server's /metrics (its URL from a webhook URL of it) and
-// returns how many deliveries its group commits carried on average; 0 when it cannot tell.
-func meanGroupCommit(ctx context.Context, client *http.Client, webhookURL string) float64 {
+// serverStats reads a Forgeway server's /metrics (its URL from a webhook URL of it): how many
+// deliveries its group commits carried on average, and how many deliveries it has processed
+// (any outcome). Zeros when it cannot tell.
+func serverStats(ctx context.Context, client *http.Client, webhookURL string) (batch, processed float64) {
 	u, err := url.Parse(webhookURL)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Scheme+"://"+u.Host+"/metrics", nil)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer resp.Body.Close()
 	var commits, deliveries float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		name, value, _ := strings.Cut(sc.Text(), " ")
+		line := sc.Text()
+		name, value, _ := strings.Cut(line, " ")
+		if i := strings.IndexByte(line, '}'); i > 0 {
+			name, value = line[:strings.IndexByte(line, '{')], strings.TrimSpace(line[i+1:])
+		}
 		v, _ := strconv.ParseFloat(value, 64)
 		switch name {
 		case "forgeway_store_group_commits_total":
 			commits = v
 		case "forgeway_store_group_committed_deliveries_total":
 			deliveries = v
+		case "forgeway_deliveries_processed_total":
+			processed += v
 		}
 	}
-	if commits == 0 {
-		return 0
+	if commits > 0 {
+		batch = deliveries / commits
 	}
-	return deliveries / commits
+	return batch, processed
 }
 
 // p1Hosts measures ingest throughput for each host's verification scheme and payload (its
