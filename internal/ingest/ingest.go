@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/events"
@@ -42,6 +43,9 @@ type Handler struct {
 	notify  func()
 	observe func(kind, outcome string, d time.Duration)
 	now     func() time.Time
+	// bodies recycles request body buffers (see readBody): the bodies were the largest part
+	// of what the server allocated per delivery.
+	bodies sync.Pool // of *[]byte
 }
 
 // Options configures a Handler.
@@ -102,7 +106,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		tooLarge(w, limit)
 		return
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	buf, _ := h.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, (*buf)[:0])
+	// The buffer goes back to the pool when the request is over, unless a store call may
+	// still hold the body (it failed or was abandoned while queued for the commit): drivers
+	// only read it, and every string taken from it is a copy.
+	recycle := true
+	defer func() {
+		if recycle && cap(body) <= maxPooledBody {
+			*buf = body[:0]
+			h.bodies.Put(buf)
+		}
+	}()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -137,6 +155,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		ReceivedAt: d.ReceivedAt,
 	}
 	inserted, err := h.st.InsertDelivery(r.Context(), sd, store.NewJob{Kind: events.JobProcess, MaxAttempts: 12})
+	recycle = err == nil
 	if err != nil && r.Context().Err() != nil {
 		// The host hung up before the commit: nobody reads the answer, and whether the
 		// delivery was committed or not, the host's retry is deduplicated.
@@ -223,13 +242,19 @@ func (h *Handler) authenticate(ctx context.Context, kind, id string, wh forge.We
 // a claim, and many connections claiming 25 MiB each must not reserve it before sending it.
 const maxPrealloc = 256 << 10
 
-// readBody reads a request body into one buffer of the announced length (io.ReadAll would
-// grow and copy it several times on its way to a 7 KB push).
-func readBody(r io.Reader, length int64) ([]byte, error) {
-	if length <= 0 {
-		return io.ReadAll(r)
+// maxPooledBody is the largest buffer kept for reuse: webhook payloads are mostly a few KB,
+// and a rare 25 MiB one must not stay pinned in the pool.
+const maxPooledBody = 256 << 10
+
+// readBody reads a request body into buf (grown to the announced length when needed; io.ReadAll
+// would grow and copy it several times on its way to a 7 KB push).
+func readBody(r io.Reader, length int64, buf []byte) ([]byte, error) {
+	if want := min(length, maxPrealloc) + 1; length > 0 && int64(cap(buf)) < want { // +1: EOF is seen without growing
+		buf = make([]byte, 0, want)
 	}
-	buf := make([]byte, 0, min(length, maxPrealloc)+1) // +1: EOF is seen without growing
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, 512)
+	}
 	for {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

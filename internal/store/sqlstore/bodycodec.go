@@ -21,31 +21,41 @@ const (
 // the table's page anyway.
 const minCompressBody = 512
 
-// bodyEncoder compresses bodies. Its scratch buffers have room for S2's worst case (more
-// than the body) while the stored form is about a third of it: only that third is kept
-// until the commit.
+// bodyEncoder compresses bodies into pooled buffers with room for S2's worst case (a little
+// more than the body). The stored form stays in its buffer until the group commit that wrote
+// it is over, and the buffer then goes back to the pool: at thousands of deliveries a second
+// the compressed copies were a sixth of all the bytes the server allocated.
 type bodyEncoder struct {
 	scratch sync.Pool // of *[]byte
 }
 
-// encode returns the stored form of a body and its encoding.
-func (e *bodyEncoder) encode(body []byte) ([]byte, string) {
+// encode returns the stored form of a body, its encoding, and the pooled buffer holding it
+// (nil when the body is stored as received), which release must get back once the stored
+// form has been written.
+func (e *bodyEncoder) encode(body []byte) ([]byte, string, *[]byte) {
 	if len(body) < minCompressBody {
-		return body, bodyRaw
+		return body, bodyRaw, nil
 	}
 	buf, _ := e.scratch.Get().(*[]byte)
 	if buf == nil {
 		buf = new([]byte)
 	}
-	defer e.scratch.Put(buf)
 	if n := s2.MaxEncodedLen(len(body)); cap(*buf) < n {
 		*buf = make([]byte, n)
 	}
 	enc := s2.Encode((*buf)[:cap(*buf)], body)
 	if len(enc) >= len(body) {
-		return body, bodyRaw
+		e.scratch.Put(buf)
+		return body, bodyRaw, nil
 	}
-	return append([]byte(nil), enc...), bodyS2
+	return enc, bodyS2, buf
+}
+
+// release returns a buffer encode handed out; nil is ignored.
+func (e *bodyEncoder) release(buf *[]byte) {
+	if buf != nil {
+		e.scratch.Put(buf)
+	}
 }
 
 // decodeBody returns the body as received from its stored form.

@@ -54,6 +54,8 @@ type deliveryRequest struct {
 	events  string
 	body    []byte // d.Body as stored, encoded as bodyEnc says
 	bodyEnc string
+	// bodyBuf holds body when it was compressed; the committer releases it after the commit.
+	bodyBuf *[]byte
 	// dedupKey is what the deduplication index holds for d.HostID (dedupkey.go).
 	dedupKey string
 	job      jobRow
@@ -110,13 +112,15 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 		return false, fmt.Errorf("insert delivery %s: encode event ids: %w", req.d.HostID, err)
 	}
 	// Compressed here, in the caller's goroutine, not by the single committer.
-	req.body, req.bodyEnc = db.bodies.encode(req.d.Body)
+	req.body, req.bodyEnc, req.bodyBuf = db.bodies.encode(req.d.Body)
 	req.dedupKey = dedupKey(req.d.HostID)
 	select {
 	case db.commits <- req:
 	case <-db.stop:
+		db.bodies.release(req.bodyBuf)
 		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, ErrClosed)
 	case <-ctx.Done():
+		db.bodies.release(req.bodyBuf)
 		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, ctx.Err())
 	}
 	select {
@@ -168,7 +172,13 @@ func (db *DB) commitLoop() {
 // commitBatch commits a batch and answers every member. When the batch transaction fails,
 // each member is retried alone so that one bad row does not fail the others.
 func (db *DB) commitBatch(batch []*deliveryRequest) {
-	live := batch[:0]
+	// The committer is the last to read each request's stored body; its caller never does.
+	defer func() {
+		for _, r := range batch {
+			db.bodies.release(r.bodyBuf)
+		}
+	}()
+	live := make([]*deliveryRequest, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.answer <- deliveryAnswer{err: err}

@@ -412,8 +412,24 @@ func TestGroupCommitIsolatesABadRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs) != 19 {
-		t.Errorf("%d jobs stored, want 19", len(jobs))
+	// Every stored delivery is in exactly one job (deliveries committed together share one).
+	covered := map[string]int{}
+	for _, j := range jobs {
+		var args store.DeliveryJobArgs
+		if err := json.Unmarshal(j.Args, &args); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range args.IDs() {
+			covered[id]++
+		}
+	}
+	for _, d := range items {
+		if covered[d.ID] != 1 {
+			t.Errorf("delivery %s is in %d jobs, want 1", d.ID, covered[d.ID])
+		}
+	}
+	if len(covered) != 19 {
+		t.Errorf("jobs name %d deliveries, want 19", len(covered))
 	}
 }
 
