@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -536,4 +537,64 @@ func TestSharedProcessingJob(t *testing.T) {
 	if again.ProcessedAt == nil || done.ProcessedAt == nil || !again.ProcessedAt.Equal(*done.ProcessedAt) {
 		t.Errorf("the processed delivery was processed again: %v, then %v", done.ProcessedAt, again.ProcessedAt)
 	}
+}
+
+// Request bodies are read into recycled buffers: under concurrent load every stored delivery
+// must still hold exactly the body its request carried — small ones stored as sent,
+// compressible ones compressed, and incompressible ones.
+func TestConcurrentDeliveriesKeepTheirBodies(t *testing.T) {
+	e := start(t, engines(t)[0])
+	id := e.githubTokenIntegration(nil)
+	path := "/webhooks/github/" + id
+	push := corpusFile(t, "github", "push.json")
+	const n = 150
+	bodies := make([][]byte, n)
+	for i := range n {
+		noise := make([]byte, 96*(i%3)) // 0, 96 or 192 random bytes, hex-encoded below
+		_, _ = rand.Read(noise)
+		switch i % 3 {
+		case 0: // small: stored as sent
+			bodies[i] = fmt.Appendf(nil, `{"zen":"delivery %d","hook_id":%d}`, i, i)
+		case 1: // a push with a distinct ref: compressed
+			bodies[i] = bytes.Replace(push, []byte(`"refs/heads/`), fmt.Appendf(nil, `"refs/heads/b%d-%x-`, i, noise), 1)
+		default: // mostly random: does not compress
+			bodies[i] = fmt.Appendf(nil, `{"zen":"%x","n":%d}`, bytes.Repeat(noise, 4), i)
+		}
+	}
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			event := "ping"
+			if i%3 == 1 {
+				event = "push"
+			}
+			status, out := e.post(path, delivery{event: event, id: newID(), body: bodies[i], signature: sign(hookSecret, bodies[i])})
+			if status != http.StatusAccepted {
+				t.Errorf("delivery %d: %d %v", i, status, out)
+				return
+			}
+			ids[i], _ = out["delivery_id"].(string)
+		})
+	}
+	wg.Wait()
+	for i, did := range ids {
+		if did == "" {
+			continue
+		}
+		var d api.Delivery
+		e.MustCall("GET", "/api/v1/deliveries/"+did, nil, &d, 200)
+		if !bytes.Equal(compactJSON(t, d.Body), compactJSON(t, bodies[i])) {
+			t.Errorf("delivery %d stored another body: %.80s…, sent %.80s…", i, d.Body, bodies[i])
+		}
+	}
+}
+
+func compactJSON(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		t.Fatalf("not JSON: %v: %.80s", err, b)
+	}
+	return out.Bytes()
 }
