@@ -27,6 +27,8 @@ import (
 
 	"github.com/forgeway/forgeway/internal/api"
 	"github.com/forgeway/forgeway/internal/events"
+	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/sample"
 	"github.com/forgeway/forgeway/internal/store"
 	"github.com/forgeway/forgeway/internal/testserver"
 )
@@ -597,4 +599,48 @@ func compactJSON(t *testing.T, b []byte) []byte {
 		t.Fatalf("not JSON: %v: %.80s", err, b)
 	}
 	return out.Bytes()
+}
+
+// Deliveries a shared job processes together are normalized in order, each seeing what the
+// ones before it recorded although nothing is written until the batch commits: a second
+// Azure DevOps "updated" notification with the head the first one recorded is an edit.
+func TestSharedJobSeesEarlierPullRequestHeads(t *testing.T) {
+	e := start(t, engines(t)[0])
+	id := e.hostIntegration(forge.AzureDevOps)
+	var doc map[string]any
+	if err := json.Unmarshal(corpusFile(t, "azure-devops", "git.pullrequest.updated.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["resource"].(map[string]any)["status"] = "active"
+	ctx := t.Context()
+	var ids []string
+	for i := range 2 {
+		doc["id"] = fmt.Sprintf("00000000-0000-0000-0000-00000000000%d", i)
+		body, _ := json.Marshal(doc)
+		h, err := sample.Headers(forge.AzureDevOps, "git.pullrequest.updated", newID(), hookSecret, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &store.Delivery{IntegrationID: id, Kind: string(forge.AzureDevOps), HostID: newID(), Event: "git.pullrequest.updated", Headers: h, Body: body}
+		if _, err := e.App.Store.InsertDelivery(ctx, d, store.NewJob{Kind: "test.nobody", Args: map[string]string{}}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.ID)
+	}
+	if _, _, err := e.App.Store.InsertJob(ctx, store.NewJob{Kind: events.JobProcess, MaxAttempts: 3, Args: store.DeliveryJobArgs{DeliveryIDs: ids}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{".updated", ".edited"} {
+		d := e.waitDelivery(ids[i])
+		if d.Status != "processed" || len(d.Events) != 1 {
+			t.Fatalf("delivery %d: %s %q %q, %d events", i, d.Status, d.Reason, d.Error, len(d.Events))
+		}
+		var ev struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(d.Events[0], &ev)
+		if !strings.HasSuffix(ev.Type, want) {
+			t.Errorf("delivery %d: event %s, want …%s", i, ev.Type, want)
+		}
+	}
 }

@@ -95,9 +95,13 @@ func (p *Processor) run(ctx context.Context, j *jobs.Job) error {
 		}
 		return err
 	}
-	// Deliveries committed together, in their order. One that cannot be processed is
-	// recorded as failed and does not hold up the others; a transient error fails the job
-	// after the others had their turn, and its next attempt skips those already done.
+	if err := p.processBatch(ctx, ids); err == nil {
+		return nil
+	}
+	// Something in the batch failed: take the deliveries one at a time, so that one that
+	// cannot be processed is recorded as failed without holding up the others; a transient
+	// error fails the job after the others had their turn, and its next attempt skips those
+	// already done.
 	var retry error
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
@@ -125,37 +129,110 @@ func (p *Processor) Process(ctx context.Context, deliveryID string) error {
 // process is Process; onlyNew skips a delivery that is no longer in the received state (a
 // shared job's earlier attempt, or a replay, processed it).
 func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool) error {
+	pd, err := p.prepare(ctx, deliveryID, onlyNew, nil)
+	if err != nil || pd == nil {
+		return err
+	}
+	if err := p.st.Tx(ctx, func(tx store.Tx) error { return p.write(ctx, tx, pd) }); err != nil {
+		return fmt.Errorf("commit delivery %s: %w", pd.d.ID, err)
+	}
+	p.finished(pd)
+	return nil
+}
+
+// processBatch processes the deliveries a group commit stored together in one transaction:
+// each delivery's own transaction rewrote the same pages (the deliveries' rows, the right
+// edges of the event log's indexes), and every commit cost the single writer those pages
+// again. It normalizes them in order outside the transaction (a pull request's head set by
+// an earlier delivery of the batch is seen by a later one), then writes them all. A delivery
+// that can never be processed is recorded as failed and left out; any other error returns
+// before anything is written, or rolls the whole batch back: the caller then processes the
+// deliveries one by one.
+func (p *Processor) processBatch(ctx context.Context, ids []string) error {
+	heads := map[prKey]string{}
+	var batch []*prepared
+	for _, id := range ids {
+		pd, err := p.prepare(ctx, id, true, heads)
+		if errors.Is(err, errPermanent) {
+			continue // recorded as failed by prepare
+		}
+		if err != nil {
+			return err
+		}
+		if pd == nil {
+			continue
+		}
+		for _, ev := range pd.res.Events {
+			if pr, ok := ev.Data.(forge.PullRequestData); ok && ev.Repository != nil && pr.Source.SHA != "" {
+				heads[prKey{pd.rec.ID, ev.Repository.ID, pr.Number}] = pr.Source.SHA
+			}
+		}
+		batch = append(batch, pd)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	err := p.st.Tx(ctx, func(tx store.Tx) error {
+		for _, pd := range batch {
+			if err := p.write(ctx, tx, pd); err != nil {
+				return fmt.Errorf("delivery %s: %w", pd.d.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit %d deliveries: %w", len(batch), err)
+	}
+	for _, pd := range batch {
+		p.finished(pd)
+	}
+	return nil
+}
+
+// prepared is a delivery normalized and ready to be written.
+type prepared struct {
+	d   store.Delivery
+	rec store.Integration
+	res forge.Result
+	evs []store.Event
+}
+
+// prepare loads and normalizes a delivery and builds its events; nil (and no error) when
+// onlyNew and the delivery was processed already. heads, when not nil, holds pull request
+// heads set by deliveries prepared before it and not yet written. A delivery that can never
+// be processed is recorded as failed and an errPermanent error returned.
+func (p *Processor) prepare(ctx context.Context, deliveryID string, onlyNew bool, heads map[prKey]string) (*prepared, error) {
 	d, err := p.st.GetDelivery(ctx, deliveryID)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("delivery %s: %w: %w", deliveryID, errPermanent, err)
+		return nil, fmt.Errorf("delivery %s: %w: %w", deliveryID, errPermanent, err)
 	}
 	if err != nil {
-		return fmt.Errorf("load delivery %s: %w", deliveryID, err)
+		return nil, fmt.Errorf("load delivery %s: %w", deliveryID, err)
 	}
 	if onlyNew && d.Status != store.DeliveryReceived {
-		return nil
+		return nil, nil
 	}
 	rec, err := p.st.GetIntegration(ctx, d.IntegrationID)
 	if errors.Is(err, store.ErrNotFound) {
 		p.fail(ctx, d.ID, errors.New("its integration was deleted"))
-		return fmt.Errorf("delivery %s: integration %s deleted: %w", d.ID, d.IntegrationID, errPermanent)
+		return nil, fmt.Errorf("delivery %s: integration %s deleted: %w", d.ID, d.IntegrationID, errPermanent)
 	}
 	if err != nil {
-		return fmt.Errorf("load integration of delivery %s: %w", d.ID, err)
+		return nil, fmt.Errorf("load integration of delivery %s: %w", d.ID, err)
 	}
 	drv, err := p.ints.Driver(d.Kind)
 	if err != nil {
 		p.fail(ctx, d.ID, err)
-		return fmt.Errorf("%w: %w", errPermanent, err)
+		return nil, fmt.Errorf("%w: %w", errPermanent, err)
 	}
 	fd := forge.Delivery{Header: d.Headers, Body: d.Body, ReceivedAt: d.ReceivedAt}
-	res, err := drv.Webhooks().Normalize(ctx, fd, prState{st: p.st, integrationID: rec.ID})
+	res, err := drv.Webhooks().Normalize(ctx, fd, prState{st: p.st, integrationID: rec.ID, pending: heads})
 	if err != nil {
 		if errors.Is(err, forge.ErrMalformed) {
 			p.fail(ctx, d.ID, err)
-			return fmt.Errorf("normalize delivery %s: %w: %w", d.ID, errPermanent, err)
+			return nil, fmt.Errorf("normalize delivery %s: %w: %w", d.ID, errPermanent, err)
 		}
-		return fmt.Errorf("normalize delivery %s: %w", d.ID, err)
+		return nil, fmt.Errorf("normalize delivery %s: %w", d.ID, err)
 	}
 	ref := DeliveryRef{ID: d.ID, HostID: d.HostID, Kind: d.Kind, IntegrationID: rec.ID, ReceivedAt: d.ReceivedAt}
 	evs := make([]store.Event, 0, len(res.Events))
@@ -164,11 +241,11 @@ func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool
 		ce, err := Build(ref, i, ev)
 		if err != nil {
 			p.fail(ctx, d.ID, err)
-			return fmt.Errorf("%w: %w", errPermanent, err)
+			return nil, fmt.Errorf("%w: %w", errPermanent, err)
 		}
 		doc, err := json.Marshal(ce)
 		if err != nil {
-			return fmt.Errorf("encode event: %w", err)
+			return nil, fmt.Errorf("encode event: %w", err)
 		}
 		t, _ := time.Parse(time.RFC3339Nano, ce.Time)
 		se := store.Event{ID: ce.ID, IntegrationID: rec.ID, DeliveryID: d.ID, Type: ce.Type, Time: t, Document: doc}
@@ -178,41 +255,45 @@ func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool
 		evs = append(evs, se)
 		ids = append(ids, ce.ID)
 	}
-	err = p.st.Tx(ctx, func(tx store.Tx) error {
-		if p.applier != nil {
-			if err := p.applier.Apply(ctx, tx, rec, res); err != nil {
-				return fmt.Errorf("apply effects: %w", err)
-			}
+	d.Status, d.Reason, d.Error, d.EventIDs = store.DeliveryProcessed, "", "", ids
+	if len(res.Events) == 0 && len(res.Effects) == 0 {
+		d.Status, d.Reason = store.DeliveryIgnored, res.Ignored
+		if d.Reason == "" {
+			d.Reason = "the delivery produced no event"
 		}
-		if err := tx.AppendEvents(ctx, evs); err != nil {
-			return fmt.Errorf("append events: %w", err)
-		}
-		for _, ev := range res.Events {
-			pr, ok := ev.Data.(forge.PullRequestData)
-			if !ok || ev.Repository == nil || pr.Source.SHA == "" {
-				continue
-			}
-			if err := tx.SetPullRequestHead(ctx, store.PullRequestHead{IntegrationID: rec.ID, RepoHostID: ev.Repository.ID, Number: pr.Number, SHA: pr.Source.SHA}); err != nil {
-				return fmt.Errorf("record pull request head: %w", err)
-			}
-		}
-		d.Status, d.Reason, d.Error, d.EventIDs = store.DeliveryProcessed, "", "", ids
-		if len(res.Events) == 0 && len(res.Effects) == 0 {
-			d.Status, d.Reason = store.DeliveryIgnored, res.Ignored
-			if d.Reason == "" {
-				d.Reason = "the delivery produced no event"
-			}
-		}
-		d.ProcessedAt = time.Now().UTC()
-		return tx.FinishDelivery(ctx, &d)
-	})
-	if err != nil {
-		return fmt.Errorf("commit delivery %s: %w", d.ID, err)
 	}
-	p.outcome(d.Kind, d.Status)
+	return &prepared{d: d, rec: rec, res: res, evs: evs}, nil
+}
+
+// write commits a prepared delivery's effects, events and outcome in tx.
+func (p *Processor) write(ctx context.Context, tx store.Tx, pd *prepared) error {
+	if p.applier != nil {
+		if err := p.applier.Apply(ctx, tx, pd.rec, pd.res); err != nil {
+			return fmt.Errorf("apply effects: %w", err)
+		}
+	}
+	if err := tx.AppendEvents(ctx, pd.evs); err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	for _, ev := range pd.res.Events {
+		pr, ok := ev.Data.(forge.PullRequestData)
+		if !ok || ev.Repository == nil || pr.Source.SHA == "" {
+			continue
+		}
+		if err := tx.SetPullRequestHead(ctx, store.PullRequestHead{IntegrationID: pd.rec.ID, RepoHostID: ev.Repository.ID, Number: pr.Number, SHA: pr.Source.SHA}); err != nil {
+			return fmt.Errorf("record pull request head: %w", err)
+		}
+	}
+	d := pd.d
+	d.ProcessedAt = time.Now().UTC()
+	return tx.FinishDelivery(ctx, &d)
+}
+
+// finished reports a committed delivery.
+func (p *Processor) finished(pd *prepared) {
+	p.outcome(pd.d.Kind, pd.d.Status)
 	p.broker.Publish()
 	p.notify()
-	return nil
 }
 
 func (p *Processor) fail(ctx context.Context, id string, cause error) {
@@ -228,12 +309,24 @@ func (p *Processor) fail(ctx context.Context, id string, cause error) {
 	p.outcome(d.Kind, d.Status)
 }
 
+// prKey names a pull request of an integration.
+type prKey struct {
+	integrationID, repoHostID string
+	number                    int64
+}
+
+// prState answers a driver's question about a pull request's last known head: from pending
+// (heads set by deliveries of the same batch, not yet written) first, then the store.
 type prState struct {
 	st            store.Store
 	integrationID string
+	pending       map[prKey]string
 }
 
 func (s prState) PullRequestHead(ctx context.Context, repoHostID string, number int64) (string, bool, error) {
+	if sha, ok := s.pending[prKey{s.integrationID, repoHostID, number}]; ok {
+		return sha, true, nil
+	}
 	return s.st.GetPullRequestHead(ctx, s.integrationID, repoHostID, number)
 }
 
