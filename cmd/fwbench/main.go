@@ -536,7 +536,8 @@ func serverStats(ctx context.Context, client *http.Client, webhookURL string) (b
 }
 
 // p1Hosts measures ingest throughput for each host's verification scheme and payload (its
-// corpus push), with processing on, beside the same bare-handler baseline.
+// corpus push) on an ingest-only server (accepted: verified and committed), beside the same
+// bare-handler baseline.
 //
 //	go run ./cmd/fwbench p1-hosts [-duration 5s] [-concurrency 64]
 func p1Hosts(ctx context.Context, args []string) error {
@@ -561,7 +562,7 @@ func p1Hosts(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Printf("P1 per host: each host's corpus push, %d concurrent clients, %s per run, processing on, %d CPUs\n\n", *concurrency, *duration, runtime.NumCPU())
+	fmt.Printf("P1 per host: each host's corpus push, %d concurrent clients, %s per run, ingest-only, %d CPUs\n\n", *concurrency, *duration, runtime.NumCPU())
 	fmt.Printf("| host (verification) | payload bytes | baseline/s | Forgeway/s | ratio |\n| --- | ---: | ---: | ---: | ---: |\n")
 	schemes := map[forge.Kind]string{forge.GitHub: "HMAC-SHA256", forge.GitLab: "token", forge.BitbucketDC: "HMAC-SHA256", forge.AzureDevOps: "basic auth", forge.Gitea: "HMAC-SHA256"}
 	for _, kind := range forge.Kinds() {
@@ -581,7 +582,7 @@ func p1Hosts(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fw, err := start(ctx, "serve-forgeway", sub, string(kind))
+		fw, err := start(ctx, "serve-forgeway-ingest", sub, string(kind))
 		if err != nil {
 			return err
 		}
