@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -642,5 +643,48 @@ func TestSharedJobSeesEarlierPullRequestHeads(t *testing.T) {
 		if !strings.HasSuffix(ev.Type, want) {
 			t.Errorf("delivery %d: event %s, want …%s", i, ev.Type, want)
 		}
+	}
+}
+
+// A sender that hangs up while its delivery waits for the commit is counted as aborted, not
+// as a store error: nobody reads the answer, and whether the delivery was committed or not,
+// the host's retry is deduplicated.
+func TestSenderGoneBeforeCommitIsAborted(t *testing.T) {
+	e := start(t, engines(t)[0])
+	id := e.githubTokenIntegration(nil)
+	body := corpusFile(t, "github", "push.json")
+	d := delivery{event: "push", id: newID(), body: body, signature: sign(hookSecret, body)}
+
+	// Hold the store's writer so that the delivery's commit waits.
+	hold, held := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = e.App.Store.Tx(context.Background(), func(store.Tx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	req, _ := http.NewRequest("POST", e.URL+"/webhooks/github/"+id, bytes.NewReader(d.body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", d.event)
+	req.Header.Set("X-GitHub-Delivery", d.id)
+	req.Header.Set("X-Hub-Signature-256", d.signature)
+	impatient := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := impatient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d while the writer was held", resp.StatusCode)
+	}
+	testserver.Eventually(t, 10*time.Second, "the abandoned delivery counted as aborted", func() bool {
+		return bytes.Contains(metrics(t, e.URL), []byte(`forgeway_deliveries_total{host="github",outcome="aborted"} 1`))
+	})
+	close(hold)
+	if m := metrics(t, e.URL); bytes.Contains(m, []byte(`outcome="error"`)) {
+		t.Errorf("an abandoned delivery was counted as an error:\n%s", m)
+	}
+	// The host's retry is deduplicated or stored, never an error.
+	status, out := e.post("/webhooks/github/"+id, d)
+	if status != http.StatusAccepted {
+		t.Fatalf("retry: %d %v", status, out)
 	}
 }
