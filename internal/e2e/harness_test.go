@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/forgeway/forgeway/internal/api"
 	"github.com/forgeway/forgeway/internal/store/storetest"
 	"github.com/forgeway/forgeway/internal/testserver"
 )
@@ -91,4 +95,31 @@ func jsonPath(v any, path string) any {
 func fmtJSON(v any) string {
 	raw, _ := json.MarshalIndent(v, "", "  ")
 	return string(raw)
+}
+
+// idempotentAnswer is the answer the API keeps for replays of an Idempotency-Key.
+type idempotentAnswer struct {
+	Body   []byte `json:"body"`
+	Sealed bool   `json:"sealed"`
+}
+
+// savedAnswer reads the answer kept for the admin token's request (route "METHOD /path")
+// under an Idempotency-Key: the stored record as it is, and decoded.
+func (e *env) savedAnswer(route, key string) ([]byte, idempotentAnswer) {
+	e.T.Helper()
+	ctx := context.Background()
+	tok, err := e.App.Store.FindAPIToken(ctx, api.HashToken(e.Token))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(tok.ID + "\x00" + route + "\x00" + key))
+	saved, err := e.App.Store.GetKV(ctx, "idem/"+hex.EncodeToString(sum[:]))
+	if err != nil {
+		e.T.Fatalf("the answer to %s was not kept for replays: %v", route, err)
+	}
+	var answer idempotentAnswer
+	if err := json.Unmarshal(saved, &answer); err != nil {
+		e.T.Fatal(err)
+	}
+	return saved, answer
 }

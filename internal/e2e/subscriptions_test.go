@@ -2,17 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +14,6 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/api"
-	"github.com/forgeway/forgeway/internal/config"
 	"github.com/forgeway/forgeway/internal/outbound"
 	"github.com/forgeway/forgeway/internal/server"
 	"github.com/forgeway/forgeway/internal/testserver"
@@ -30,43 +23,7 @@ import (
 // schedule), which flags do not reach.
 func startWithOutbound(t *testing.T, dsn string, oo outbound.Options) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String()
-	args := []string{"--data-dir", t.TempDir(), "--public-url", url, "--log-level", "warn", "--job-poll", "50ms", "--workers", "4"}
-	if dsn != "" {
-		args = append(args, "--database-url", dsn)
-	}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	config.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(fs, func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	app, err := server.New(ctx, cfg, server.Options{Out: &out, Logger: testserver.TestLogger(t), Outbound: oo})
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := regexp.MustCompile(`fwt_[a-z2-7]+`).FindString(out.String())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-		app.Close()
-	})
-	return &env{&testserver.Forgeway{T: t, App: app, URL: url, Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}}
+	return &env{testserver.StartWith(t, dsn, server.Options{Outbound: oo})}
 }
 
 // subscriber is a consumer's endpoint: it verifies each delivery's Standard Webhooks
@@ -317,22 +274,7 @@ func TestSubscriptionSecretReplayedUnderIdempotencyKey(t *testing.T) {
 		t.Fatalf("%d subscriptions after a replay, want 1", len(subs.Items))
 	}
 	// The saved answer (kept per token) does not hold the secret in the clear.
-	tok, err := e.App.Store.FindAPIToken(t.Context(), api.HashToken(e.Token))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(tok.ID + "\x00POST /api/v1/subscriptions\x00create-sub-1"))
-	saved, err := e.App.Store.GetKV(t.Context(), "idem/"+hex.EncodeToString(sum[:]))
-	if err != nil {
-		t.Fatalf("the answer was not kept for replays: %v", err)
-	}
-	var answer struct {
-		Body   []byte `json:"body"`
-		Sealed bool   `json:"sealed"`
-	}
-	if err := json.Unmarshal(saved, &answer); err != nil {
-		t.Fatal(err)
-	}
+	saved, answer := e.savedAnswer("POST /api/v1/subscriptions", "create-sub-1")
 	if !answer.Sealed || bytes.Contains(answer.Body, []byte(secret)) || strings.Contains(string(saved), secret) {
 		t.Error("the kept answer holds the secret in the clear")
 	}

@@ -35,6 +35,13 @@ type Forgeway struct {
 // Start runs Forgeway until the test ends. extra are more `serve` flags.
 func Start(t testing.TB, dsn string, extra ...string) *Forgeway {
 	t.Helper()
+	return StartWith(t, dsn, server.Options{}, extra...)
+}
+
+// StartWith is Start with server options that flags do not reach (such as a short retry
+// schedule for subscriptions); its output and logger are the test's.
+func StartWith(t testing.TB, dsn string, opts server.Options, extra ...string) *Forgeway {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +63,8 @@ func Start(t testing.TB, dsn string, extra ...string) *Forgeway {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	app, err := server.New(ctx, cfg, server.Options{Out: &out, Logger: TestLogger(t)})
+	opts.Out, opts.Logger = &out, TestLogger(t)
+	app, err := server.New(ctx, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
