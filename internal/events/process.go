@@ -137,6 +137,7 @@ func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool
 		return fmt.Errorf("commit delivery %s: %w", pd.d.ID, err)
 	}
 	p.finished(pd)
+	p.published()
 	return nil
 }
 
@@ -186,6 +187,7 @@ func (p *Processor) processBatch(ctx context.Context, ids []string) error {
 	for _, pd := range batch {
 		p.finished(pd)
 	}
+	p.published()
 	return nil
 }
 
@@ -289,9 +291,12 @@ func (p *Processor) write(ctx context.Context, tx store.Tx, pd *prepared) error 
 	return tx.FinishDelivery(ctx, &d)
 }
 
-// finished reports a committed delivery.
-func (p *Processor) finished(pd *prepared) {
-	p.outcome(pd.d.Kind, pd.d.Status)
+// finished counts a committed delivery's outcome.
+func (p *Processor) finished(pd *prepared) { p.outcome(pd.d.Kind, pd.d.Status) }
+
+// published wakes the event stream's readers and the job runner once per commit (its
+// deliveries' follow-up jobs and events are visible together).
+func (p *Processor) published() {
 	p.broker.Publish()
 	p.notify()
 }

@@ -224,9 +224,8 @@ func (db *DB) commitBatch(batch []*deliveryRequest) {
 // deliveriesPerStatement keeps a multi-row insert under both engines' parameter limits.
 const deliveriesPerStatement = 256
 
-// insertDeliveries writes a batch of deliveries with one multi-row statement and their jobs
-// with another (statements are parsed once per batch, not per row); duplicates are looked up
-// one by one, as they are rare.
+// insertDeliveries writes a batch of deliveries (in chunks under the engines' parameter
+// limits) and their processing jobs; duplicates are looked up one by one, as they are rare.
 func (o ops) insertDeliveries(ctx context.Context, reqs []*deliveryRequest) ([]deliveryAnswer, error) {
 	answers := make([]deliveryAnswer, 0, len(reqs))
 	for len(reqs) > 0 {
