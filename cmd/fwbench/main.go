@@ -12,7 +12,8 @@
 //
 // With FORGEWAY_DATABASE_URL=postgres://… in the environment the Forgeway servers use that
 // PostgreSQL database instead of SQLite. FWBENCH_CPUPROFILE=PATH writes each Forgeway
-// server's CPU profile to PATH.<kind>.workers-<n>.<pid>.
+// server's CPU profile to PATH.<kind>.workers-<n>.<pid>, FWBENCH_TRACE=PATH its execution
+// trace (go tool trace) likewise.
 package main
 
 import (
@@ -36,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,6 +142,18 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 			return err
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
+	if path := os.Getenv("FWBENCH_TRACE"); path != "" {
+		// An execution trace of each Forgeway server (scheduling, blocking, system calls):
+		// FWBENCH_TRACE=/tmp/t writes /tmp/t.<kind>.workers-<n>.<pid>; keep such runs short.
+		f, err := os.Create(fmt.Sprintf("%s.%s.workers-%s.%d", path, args[1], workers, os.Getpid()))
+		if err != nil {
+			return err
+		}
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer func() { trace.Stop(); _ = f.Close() }()
 	}
 	app, err := server.New(ctx, cfg, server.Options{})
 	if err != nil {
