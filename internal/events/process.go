@@ -18,7 +18,7 @@ import (
 
 // JobProcess is the job kind that processes stored deliveries: one, or the deliveries the
 // store committed together.
-const JobProcess = "delivery.process"
+const JobProcess = store.JobProcessDelivery
 
 // ProcessArgs are the arguments of a processing job: the store writes them with the
 // deliveries (one job per group commit), Replay with one delivery.

@@ -334,6 +334,11 @@ type NewJob struct {
 	RunAt       time.Time // zero: now
 }
 
+// JobProcessDelivery is the kind of the job that processes stored deliveries (the events
+// package runs it). It is written with every group commit, so the store indexes jobs by kind
+// for the other kinds only and lists this one in id order (most of the table is of it).
+const JobProcessDelivery = "delivery.process"
+
 // DeliveryJobArgs are the args InsertDelivery gives a delivery's default processing job: the
 // delivery's id, or, for a job shared by the deliveries committed together, their ids in the
 // order they were committed.

@@ -63,7 +63,7 @@ func BenchmarkInsertDelivery(b *testing.B) {
 						d := &store.Delivery{IntegrationID: in.ID, Kind: "github", HostID: newID(), Event: "push",
 							Headers: map[string][]string{"X-Github-Event": {"push"}, "Content-Type": {"application/json"}},
 							Body:    body}
-						if _, err := st.InsertDelivery(ctx, d, store.NewJob{Kind: "process_delivery", MaxAttempts: 12}); err != nil {
+						if _, err := st.InsertDelivery(ctx, d, store.NewJob{Kind: store.JobProcessDelivery, MaxAttempts: 12}); err != nil {
 							b.Error(err)
 							return
 						}

@@ -86,10 +86,10 @@ type deliveryAnswer struct {
 // database failed): the host's retry is then deduplicated.
 func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.NewJob) (bool, error) {
 	req := &deliveryRequest{ctx: ctx, d: *d, answer: make(chan deliveryAnswer, 1)}
-	if req.d.ID == "" {
-		req.d.ID = newID(prefixDelivery)
-	}
 	req.d.ReceivedAt = orNow(req.d.ReceivedAt)
+	if req.d.ID == "" {
+		req.d.ID = newIDAt(prefixDelivery, req.d.ReceivedAt)
+	}
 	if req.d.Status == "" {
 		req.d.Status = store.DeliveryReceived
 	}
@@ -145,9 +145,15 @@ func (db *DB) CommitStats() (batches, deliveries int64) {
 
 // commitLoop is the group committer: it takes the first waiting request, every other one
 // already queued (up to maxBatch), and commits them in one transaction, so that one fsync
-// serves them all.
+// serves them all. On SQLite the flush of one batch overlaps the next (commitOverlapped).
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
+	var flushing <-chan struct{} // SQLite: closed when the batch being flushed is answered
+	defer func() {
+		if flushing != nil {
+			<-flushing
+		}
+	}()
 	for {
 		var first *deliveryRequest
 		select {
@@ -165,8 +171,111 @@ func (db *DB) commitLoop() {
 				break fill
 			}
 		}
-		db.commitBatch(batch)
+		if db.dialect.postgres {
+			db.commitBatch(batch)
+			continue
+		}
+		flushing = db.commitOverlapped(batch, flushing)
 	}
+}
+
+// commitOverlapped commits a batch on SQLite while the previous one is still being flushed,
+// and returns a channel closed once this batch is flushed and answered. It inserts the batch,
+// and whatever arrives meanwhile, in a transaction it commits only when the previous flush
+// is over, and hands the flush of its own commit to a goroutine. On a busy machine the flush
+// of the WAL (its fsync, and the wake-up after it) is most of a commit's time: this way the
+// committer spends it inserting the next batch, and every batch still holds what arrived
+// during one flush. Each delivery is answered only after the flush that covers it. When the
+// transaction fails, each member is committed alone, as commitBatch does.
+func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <-chan struct{} {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	defer func() {
+		for _, r := range batch {
+			db.bodies.release(r.bodyBuf)
+		}
+	}()
+	var (
+		live    []*deliveryRequest // inserted, or failed while being inserted
+		answers []deliveryAnswer
+		added   int // members of batch given to add
+	)
+	db.batches.Add(1)
+	db.writerStmts.prepareWanted(ctx)
+	tx, err := db.writer.BeginTx(ctx, nil)
+	o := ops{db: db, r: tx, w: tx, tx: tx}
+	add := func(r *deliveryRequest) error {
+		added++
+		if err := r.ctx.Err(); err != nil {
+			r.answer <- deliveryAnswer{err: err}
+			return nil
+		}
+		live = append(live, r)
+		a, err := o.insertDeliveryRow(ctx, r)
+		answers = append(answers, a)
+		return err
+	}
+	for err == nil && added < len(batch) {
+		err = add(batch[added])
+	}
+	// While the previous batch is flushed, what arrives joins this one.
+	for prev != nil {
+		commits := db.commits
+		if err != nil || len(batch) >= db.maxBatch {
+			commits = nil
+		}
+		select {
+		case <-prev:
+			prev = nil
+		case r := <-commits:
+			batch = append(batch, r)
+			err = add(r)
+		}
+	}
+	if err == nil && len(live) > 0 {
+		err = o.insertDeliveryJobs(ctx, live, answers)
+	}
+	switch {
+	case tx == nil:
+	case err != nil || len(live) == 0:
+		_ = tx.Rollback()
+	default:
+		err = tx.Commit()
+	}
+	db.batched.Add(int64(len(live)))
+	if err != nil {
+		todo := append(live, batch[added:]...)
+		if len(todo) > 1 {
+			db.log.Warn("group commit failed; committing its deliveries one by one", "size", len(todo), "err", err)
+		}
+		// inTx flushes each commit itself.
+		for _, r := range todo {
+			var a deliveryAnswer
+			a.err = db.inTx(ctx, func(o ops) error {
+				var err error
+				a, err = o.insertDelivery(ctx, r)
+				return err
+			})
+			r.answer <- a
+		}
+		return nil
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := db.flush()
+		for i, r := range live {
+			if err != nil {
+				r.answer <- deliveryAnswer{err: err}
+			} else {
+				r.answer <- answers[i]
+			}
+		}
+	}()
+	return done
 }
 
 // commitBatch commits a batch and answers every member. When the batch transaction fails,
@@ -414,7 +523,8 @@ func (o ops) GetDelivery(ctx context.Context, id string) (store.Delivery, error)
 }
 
 // ListDeliveries returns a page of deliveries, newest first, and the cursor of the next
-// page, empty on the last. A cursor not made by this method gives ErrBadCursor.
+// page, empty on the last. A cursor not made by this method gives ErrBadCursor. Newest first
+// is id order: an id begins with the millisecond its delivery was received (newIDAt).
 func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, string, error) {
 	var (
 		where []string
@@ -427,23 +537,18 @@ func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]stor
 		where, args = append(where, "status = ?"), append(args, f.Status)
 	}
 	if f.After != "" {
-		c, err := decodeCursor(f.After, 2)
+		c, err := decodeCursor(f.After, 1)
 		if err != nil {
 			return nil, "", fmt.Errorf("list deliveries: %w", err)
 		}
-		at, err := strconv.ParseInt(c[0], 10, 64)
-		if err != nil {
-			return nil, "", fmt.Errorf("list deliveries: %w", ErrBadCursor)
-		}
-		where = append(where, "(received_at < ? OR (received_at = ? AND id < ?))")
-		args = append(args, at, at, c[1])
+		where, args = append(where, "id < ?"), append(args, c[0])
 	}
 	limit := pageLimit(f.Limit)
 	q := `SELECT ` + deliveryCols + ` FROM deliveries`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY received_at DESC, id DESC LIMIT ` + strconv.Itoa(limit+1)
+	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(limit+1)
 	rows, err := o.query(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries: %w", err)
@@ -464,7 +569,7 @@ func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]stor
 	if len(items) > limit {
 		items = items[:limit]
 		last := items[limit-1]
-		next = encodeCursor(strconv.FormatInt(micros(last.ReceivedAt), 10), last.ID)
+		next = encodeCursor(last.ID)
 	}
 	return items, next, nil
 }

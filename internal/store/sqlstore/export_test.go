@@ -49,3 +49,24 @@ func (db *DB) MigrationStatement(file, prefix string) (string, error) {
 	}
 	return "", fmt.Errorf("%s: no statement starting with %q", file, prefix)
 }
+
+// MigrateTo moves db's schema up or down to version, as a test of the migrations themselves.
+func (db *DB) MigrateTo(ctx context.Context, version int64) error {
+	p, err := db.migrations(ctx)
+	if err != nil {
+		return err
+	}
+	cur, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if version < cur {
+		_, err = p.DownTo(ctx, version)
+	} else {
+		_, err = p.UpTo(ctx, version)
+	}
+	return err
+}
+
+// Postgres tells whether db runs on PostgreSQL.
+func (db *DB) Postgres() bool { return db.dialect.postgres }

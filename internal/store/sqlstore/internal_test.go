@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,7 +151,7 @@ func TestSQLitePragmas(t *testing.T) {
 		want   string
 	}{
 		{"journal_mode", "wal"},
-		{"synchronous", "2"}, // FULL
+		{"synchronous", "1"}, // NORMAL: the store flushes the WAL itself (syncWAL)
 		{"foreign_keys", "1"},
 		{"busy_timeout", "10000"},
 		{"temp_store", "2"}, // MEMORY: statement journals of multi-row inserts never reach a file
@@ -445,45 +446,116 @@ func TestInsertDeliveryContextCancelled(t *testing.T) {
 	}
 }
 
-// A relaxed transaction commits without fsync, and leaves the writer connection durable for
-// the next one (a delivery commit must never inherit synchronous=NORMAL).
+// Every transaction flushes the WAL before it counts as committed, except a relaxed one; a
+// relaxed one leaves the next durable.
 func TestRelaxedDurabilityIsScopedToItsTransaction(t *testing.T) {
 	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
 	ctx := t.Context()
-	sync := func(ctx context.Context) string {
-		var got string
-		err := db.inTx(ctx, func(o ops) error {
-			return o.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got)
-		})
-		if err != nil {
+	flushes := func(what string, want int64, fn func() error) {
+		t.Helper()
+		before := db.walSyncs.Load()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := db.walSyncs.Load() - before; got != want {
+			t.Errorf("%s flushed the WAL %d times, want %d", what, got, want)
+		}
+	}
+	put := func(ctx context.Context, name string) func() error {
+		return func() error { return db.inTx(ctx, func(o ops) error { return o.PutKV(ctx, name, []byte("v")) }) }
+	}
+	flushes("a relaxed transaction", 0, put(store.WithRelaxedDurability(ctx), "a"))
+	flushes("the transaction after it", 1, put(ctx, "b"))
+	var j store.Job
+	flushes("a job insert", 1, func() (err error) { j, _, err = db.InsertJob(ctx, store.NewJob{Kind: "k"}); return err })
+	// Relaxed job writes outside a transaction run in one of their own, relaxed, and work.
+	flushes("a relaxed claim", 0, func() error {
+		claimed, err := db.ClaimJobs(store.WithRelaxedDurability(ctx), "w", nil, 1, time.Minute)
+		if err == nil && (len(claimed) != 1 || claimed[0].ID != j.ID) {
+			err = fmt.Errorf("claimed %v, want job %d", claimed, j.ID)
+		}
+		return err
+	})
+	flushes("a relaxed completion", 0, func() error { return db.CompleteJob(store.WithRelaxedDurability(ctx), j.ID, "w") })
+	flushes("a delivery", 1, func() error {
+		_, err := db.InsertDelivery(ctx, &store.Delivery{IntegrationID: "int_x", Kind: "github", Body: []byte(`{}`)}, store.NewJob{Kind: store.JobProcessDelivery})
+		return err
+	})
+	for _, name := range []string{"a", "b"} {
+		if _, err := db.GetKV(ctx, name); err != nil {
+			t.Errorf("kv %s: %v", name, err)
+		}
+	}
+}
+
+// While one group commit is being flushed, the deliveries that arrive are inserted into the
+// next transaction, which commits after that flush and is answered after its own. Nothing is
+// answered before the flush that covers it, and a failed flush fails its batch.
+func TestOverlappedCommitAnswersAfterItsFlush(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	gate := make(chan struct{})
+	var flushes atomic.Int32
+	fail := errors.New("disk gone")
+	db.flush = func() error {
+		switch flushes.Add(1) {
+		case 1:
+			<-gate
+		case 3:
+			return fail
+		}
+		return db.syncWAL()
+	}
+	count := func() (n int) {
+		if err := db.reader.QueryRowContext(ctx, "SELECT count(*) FROM deliveries").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		return got
+		return n
 	}
-	if got := sync(store.WithRelaxedDurability(ctx)); got != "1" {
-		t.Errorf("inside a relaxed transaction synchronous = %s, want 1 (NORMAL)", got)
+	insert := func(hostID string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: hostID, Body: []byte(`{}`)}
+			_, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: store.JobProcessDelivery})
+			done <- err
+		}()
+		return done
 	}
-	if got := sync(ctx); got != "2" {
-		t.Errorf("after a relaxed transaction synchronous = %s, want 2 (FULL)", got)
+	a := insert("a")
+	for deadline := time.Now().Add(10 * time.Second); flushes.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first commit was never flushed")
+		}
 	}
-	var got string
-	if err := db.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "2" {
-		t.Errorf("writer connection synchronous = %s (%v), want 2", got, err)
+	// a is committed (readers see it) but its flush has not returned.
+	if n := count(); n != 1 {
+		t.Fatalf("%d deliveries visible during the first flush, want 1", n)
 	}
-	// A relaxed job write outside a transaction runs in one of its own, relaxed, and works.
-	in := store.NewJob{Kind: "k"}
-	j, _, err := db.InsertJob(ctx, in)
-	if err != nil {
-		t.Fatal(err)
+	b, c := insert("b"), insert("c")
+	time.Sleep(100 * time.Millisecond) // b and c reach the committer, which holds them in its open transaction
+	for name, ch := range map[string]<-chan error{"a": a, "b": b, "c": c} {
+		select {
+		case err := <-ch:
+			t.Fatalf("%s answered (%v) before the flush that covers it", name, err)
+		default:
+		}
 	}
-	claimed, err := db.ClaimJobs(store.WithRelaxedDurability(ctx), "w", nil, 1, time.Minute)
-	if err != nil || len(claimed) != 1 || claimed[0].ID != j.ID {
-		t.Fatalf("claim: %v %v", claimed, err)
+	if n := count(); n != 1 {
+		t.Fatalf("%d deliveries visible before the first flush ended, want 1 (b and c uncommitted)", n)
 	}
-	if err := db.CompleteJob(store.WithRelaxedDurability(ctx), j.ID, "w"); err != nil {
-		t.Fatal(err)
+	close(gate)
+	for name, ch := range map[string]<-chan error{"a": a, "b": b, "c": c} {
+		if err := <-ch; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
-	if err := db.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != "2" {
-		t.Errorf("after relaxed job writes synchronous = %s (%v), want 2", got, err)
+	if n := count(); n != 3 {
+		t.Errorf("%d deliveries stored, want 3", n)
+	}
+	if batches, deliveries := db.CommitStats(); batches != 2 || deliveries != 3 || flushes.Load() != 2 {
+		t.Errorf("%d batches of %d deliveries with %d flushes, want a alone, then b and c together: 2, 3, 2", batches, deliveries, flushes.Load())
+	}
+	if err := <-insert("d"); !errors.Is(err, fail) {
+		t.Errorf("a delivery whose flush failed: %v, want %v", err, fail)
 	}
 }

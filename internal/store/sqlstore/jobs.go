@@ -172,6 +172,11 @@ func (o ops) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, stri
 	}
 	if f.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, f.Kind)
+		if f.Kind != store.JobProcessDelivery {
+			// The clause of the partial index jobs_kind, word for word, lets both engines'
+			// planners use it (neither can prove it of a bound parameter).
+			where = append(where, "kind <> '"+store.JobProcessDelivery+"'")
+		}
 	}
 	if f.After != "" {
 		c, err := decodeCursor(f.After, 1)

@@ -15,6 +15,9 @@ const pruneBatch = 1000
 func (db *DB) Prune(ctx context.Context, cutoff time.Time) (store.PruneResult, error) {
 	var res store.PruneResult
 	c := micros(cutoff)
+	// Deliveries are found through their ids, which begin with the time they were received:
+	// every delivery received before the cutoff's millisecond has an id less than below.
+	below := idFloor(prefixDelivery, cutoff)
 	day := micros(now().Add(-24 * time.Hour))
 	steps := []struct {
 		what  string
@@ -24,15 +27,18 @@ func (db *DB) Prune(ctx context.Context, cutoff time.Time) (store.PruneResult, e
 		{"events of old deliveries", &res.Events, func(o ops) (int64, error) {
 			return o.deleteAffected(ctx, `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e
 				JOIN deliveries d ON d.id = e.delivery_id
-				WHERE d.received_at < ? AND d.status <> 'received' LIMIT ?)`, c, pruneBatch)
+				WHERE d.id < ? AND d.received_at < ? AND d.status <> 'received' LIMIT ?)`, below, c, pruneBatch)
 		}},
 		{"old deliveries", &res.Deliveries, func(o ops) (int64, error) {
 			return o.deleteAffected(ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
-				WHERE received_at < ? AND status <> 'received' LIMIT ?)`, c, pruneBatch)
+				WHERE id < ? AND received_at < ? AND status <> 'received' LIMIT ?)`, below, c, pruneBatch)
 		}},
 		{"finished jobs", &res.Jobs, func(o ops) (int64, error) {
+			// The newest job is never deleted: SQLite numbers a new job one more than the
+			// largest id present, so an empty table would hand out old ids again.
 			return o.deleteAffected(ctx, `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs
-				WHERE state IN ('completed', 'cancelled', 'dead') AND finished_at > 0 AND finished_at < ? LIMIT ?)`, c, pruneBatch)
+				WHERE state IN ('completed', 'cancelled', 'dead') AND finished_at > 0 AND finished_at < ?
+				AND id < (SELECT max(id) FROM jobs) LIMIT ?)`, c, pruneBatch)
 		}},
 		{"cache entries", &res.CacheEntries, func(o ops) (int64, error) {
 			return o.deleteAffected(ctx, `DELETE FROM cache_entries WHERE updated_at < ?`, c)

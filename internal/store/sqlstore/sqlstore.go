@@ -13,7 +13,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -77,6 +76,12 @@ type DB struct {
 
 	// batches and batched count group commits and the deliveries they carried.
 	batches, batched atomic.Int64
+
+	// walPath is the SQLite WAL file, which syncWAL flushes; walSyncs counts the flushes.
+	walPath  string
+	walSyncs atomic.Int64
+	// flush is syncWAL; tests hold it to see what waits for it.
+	flush func() error
 
 	commits   chan *deliveryRequest
 	stop      chan struct{}
@@ -173,9 +178,12 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 		}
 	}
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
-	// synchronous=FULL: a committed delivery survives power loss, which the 2xx promises.
+	// synchronous=NORMAL: a commit writes the WAL without flushing it; the store flushes it
+	// (syncWAL) before a commit counts as done, unless its durability was relaxed. Together
+	// that is synchronous=FULL: a committed delivery survives power loss, which the 2xx
+	// promises.
 	writerDSN := path + "?" + busy +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	readerDSN := path + "?" + busy + "&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
 	w, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
@@ -199,6 +207,30 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	r.SetMaxIdleConns(opts.MaxConns)
 	db.writer, db.reader = w, r
 	db.writerStmts, db.readerStmts = newStmtCache(w), newStmtCache(r)
+	db.walPath = path + "-wal"
+	db.flush = db.syncWAL
+	return nil
+}
+
+// syncWAL makes every transaction committed so far on SQLite durable, as synchronous=FULL
+// would at each commit: the writer commits with synchronous=NORMAL (the WAL written, not
+// flushed) and this flushes the WAL file. Flushing outside SQLite lets the group committer
+// insert the next batch while the disk flushes the last one (commitOverlapped). The file is
+// opened per call: the writer connection, whose commits it holds, stays open for the store's
+// life, so the path names the file those commits went to.
+func (db *DB) syncWAL() error {
+	f, err := os.Open(db.walPath)
+	if err != nil {
+		return fmt.Errorf("flush the WAL: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("flush the WAL: %w", err)
+	}
+	db.walSyncs.Add(1)
 	return nil
 }
 
@@ -256,33 +288,9 @@ func sqlitePath(dsn string) (string, error) {
 // migrate applies the embedded migrations of the engine. On PostgreSQL a session advisory
 // lock, keyed by the schema, makes replicas that start together take turns.
 func (db *DB) migrate(ctx context.Context) error {
-	dir := "migrations/" + db.dialect.name()
-	fsys, err := fs.Sub(migrationFiles, dir)
+	p, err := db.migrations(ctx)
 	if err != nil {
-		return fmt.Errorf("load migrations: %w", err)
-	}
-	gooseDialect := goose.DialectSQLite3
-	popts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if db.dialect.postgres {
-		gooseDialect = goose.DialectPostgres
-		var schema string
-		if err := db.writer.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
-			return fmt.Errorf("connect to postgres: %w", err)
-		}
-		h := fnv.New64a()
-		_, _ = h.Write([]byte("forgeway/migrate/" + schema))
-		locker, err := lock.NewPostgresSessionLocker(
-			lock.WithLockID(int64(h.Sum64()>>1)),
-			lock.WithLockTimeout(1, 300),
-		)
-		if err != nil {
-			return fmt.Errorf("migration lock: %w", err)
-		}
-		popts = append(popts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(gooseDialect, db.writer, fsys, popts...)
-	if err != nil {
-		return fmt.Errorf("load migrations: %w", err)
+		return err
 	}
 	for _, s := range p.ListSources() {
 		db.schemaVersion = max(db.schemaVersion, s.Version)
@@ -295,6 +303,38 @@ func (db *DB) migrate(ctx context.Context) error {
 		db.log.Info("applied migration", "engine", db.dialect.name(), "version", r.Source.Version, "took", r.Duration)
 	}
 	return nil
+}
+
+// migrations returns the engine's embedded migrations, ready to apply to db.
+func (db *DB) migrations(ctx context.Context) (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrationFiles, "migrations/"+db.dialect.name())
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	gooseDialect := goose.DialectSQLite3
+	popts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if db.dialect.postgres {
+		gooseDialect = goose.DialectPostgres
+		var schema string
+		if err := db.writer.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+			return nil, fmt.Errorf("connect to postgres: %w", err)
+		}
+		h := fnv.New64a()
+		_, _ = h.Write([]byte("forgeway/migrate/" + schema))
+		locker, err := lock.NewPostgresSessionLocker(
+			lock.WithLockID(int64(h.Sum64()>>1)),
+			lock.WithLockTimeout(1, 300),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		popts = append(popts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gooseDialect, db.writer, fsys, popts...)
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return p, nil
 }
 
 // Ping checks that the database answers and that its schema is at least the version this
@@ -350,33 +390,12 @@ func (db *DB) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 
 // inTx runs fn in a transaction on the writer with an ops bound to it. A transaction whose
 // context asks for relaxed durability (store.WithRelaxedDurability) commits without waiting
-// for the disk; every other one waits.
+// for the disk; every other one waits (on SQLite, for syncWAL after the commit).
 func (db *DB) inTx(ctx context.Context, fn func(o ops) error) (err error) {
 	relaxed := store.RelaxedDurability(ctx)
 	db.writerStmts.prepareWanted(ctx) // before the transaction takes the writer connection
-	var tx *sql.Tx
-	if relaxed && !db.dialect.postgres {
-		// synchronous is a setting of the connection: pin the writer, relax it for this
-		// transaction, and set it back before anything else can use the connection.
-		conn, err := db.writer.Conn(ctx)
-		if err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
-		}
-		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
-			conn.Close()
-			return fmt.Errorf("begin transaction: %w", err)
-		}
-		defer func() {
-			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); rerr != nil {
-				// Never hand a relaxed connection to a delivery commit: drop it instead.
-				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			}
-			conn.Close()
-		}()
-		if tx, err = conn.BeginTx(ctx, nil); err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
-		}
-	} else if tx, err = db.writer.BeginTx(ctx, nil); err != nil {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	if relaxed && db.dialect.postgres {
@@ -399,6 +418,11 @@ func (db *DB) inTx(ctx context.Context, fn func(o ops) error) (err error) {
 	}
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if !relaxed && !db.dialect.postgres {
+		if err := db.flush(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
 	}
 	return nil
 }

@@ -42,14 +42,33 @@ var idEncoding = base32.NewEncoding("234567abcdefghijklmnopqrstuvwxyz").WithPadd
 // group commit of deliveries writes a few index pages, not one per delivery); the random
 // part keeps them unguessable and unique.
 func newID(prefix string) string {
+	return newIDAt(prefix, time.Now())
+}
+
+// newIDAt is newID for a record made at t: deliveries take the time they were received, so
+// that ordering by id is ordering by that time (to the millisecond) and no index on the time
+// itself is needed.
+func newIDAt(prefix string, t time.Time) string {
 	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
+	ms := uint64(t.UnixMilli())
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
 	}
 	// crypto/rand.Read never returns an error (it panics if the system source fails).
 	_, _ = rand.Read(b[6:])
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// idFloor returns the smallest id newIDAt(prefix, t') can give for any t' at or after t's
+// millisecond: every id below it was made before t.
+func idFloor(prefix string, t time.Time) string {
+	var b [16]byte
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
 	return prefix + "_" + idEncoding.EncodeToString(b[:])
 }
 

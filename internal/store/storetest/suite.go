@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobUniqueKey", testJobUniqueKey},
 		{"JobRetry", testJobRetry},
 		{"JobListAndStats", testJobListAndStats},
+		{"JobIDsNeverGoBack", testJobIDsNeverGoBack},
 		{"Subscriptions", testSubscriptions},
 		{"SubscriptionEnqueue", testSubscriptionEnqueue},
 		{"SubscriptionClaimOrder", testSubscriptionClaimOrder},

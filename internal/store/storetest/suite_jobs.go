@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,5 +387,42 @@ func testJobListAndStats(t *testing.T, st store.Store) {
 	}
 	if _, _, err := st.ListJobs(ctx, store.JobFilter{Page: store.Page{After: "!!"}}); err == nil {
 		t.Error("a bad cursor was accepted")
+	}
+	// The processing kind is listed another way (it is left out of the kind index).
+	var processing []int64
+	for range 2 {
+		j, _, err := st.InsertJob(ctx, store.NewJob{Kind: store.JobProcessDelivery})
+		ok(t, err, "insert")
+		processing = append([]int64{j.ID}, processing...)
+	}
+	items, _, err = st.ListJobs(ctx, store.JobFilter{Kind: store.JobProcessDelivery})
+	ok(t, err, "filter the processing kind")
+	if got := jobIDs(items); !slices.Equal(got, processing) {
+		t.Errorf("processing jobs %v, want %v", got, processing)
+	}
+}
+
+// testJobIDsNeverGoBack: pruning finished jobs keeps the newest, so that a job inserted after
+// every other was pruned still gets a new id (SQLite numbers rows from the largest present).
+func testJobIDsNeverGoBack(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	var last int64
+	for round := range 3 {
+		j, _, err := st.InsertJob(ctx, store.NewJob{Kind: "once"})
+		ok(t, err, "insert")
+		if j.ID <= last {
+			t.Fatalf("round %d: job id %d after %d", round, j.ID, last)
+		}
+		last = j.ID
+		claimed := mustClaim(t, st, "w", []string{"once"}, 1, time.Minute)
+		ok(t, st.CompleteJob(ctx, claimed[0].ID, "w"), "complete")
+		res, err := st.Prune(ctx, time.Now().Add(time.Hour))
+		ok(t, err, "prune")
+		if want := int64(min(round, 1)); res.Jobs != want {
+			t.Errorf("round %d: pruned %d jobs, want %d (all but the newest)", round, res.Jobs, want)
+		}
+		if _, err := st.GetJob(ctx, j.ID); err != nil {
+			t.Errorf("round %d: the newest job was pruned: %v", round, err)
+		}
 	}
 }
