@@ -131,29 +131,29 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	if err != nil {
 		return err
 	}
-	if path := os.Getenv("FWBENCH_CPUPROFILE"); path != "" {
-		// Profiles the server side of a run: FWBENCH_CPUPROFILE=/tmp/p go run ./cmd/fwbench p1
-		// writes /tmp/p.<kind>.workers-<n>.<pid>.
+	// Profiles of the server side of a run: FWBENCH_CPUPROFILE=/tmp/p (CPU) and FWBENCH_TRACE=/tmp/t
+	// (execution trace: scheduling, blocking, system calls; keep such runs short) write
+	// /tmp/p.<kind>.workers-<n>.<pid>.
+	for _, p := range []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{"FWBENCH_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{"FWBENCH_TRACE", trace.Start, trace.Stop},
+	} {
+		path := os.Getenv(p.env)
+		if path == "" {
+			continue
+		}
 		f, err := os.Create(fmt.Sprintf("%s.%s.workers-%s.%d", path, args[1], workers, os.Getpid()))
 		if err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := p.start(f); err != nil {
 			return err
 		}
-		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
-	}
-	if path := os.Getenv("FWBENCH_TRACE"); path != "" {
-		// An execution trace of each Forgeway server (scheduling, blocking, system calls):
-		// FWBENCH_TRACE=/tmp/t writes /tmp/t.<kind>.workers-<n>.<pid>; keep such runs short.
-		f, err := os.Create(fmt.Sprintf("%s.%s.workers-%s.%d", path, args[1], workers, os.Getpid()))
-		if err != nil {
-			return err
-		}
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer func() { trace.Stop(); _ = f.Close() }()
+		defer func() { p.stop(); _ = f.Close() }()
 	}
 	app, err := server.New(ctx, cfg, server.Options{})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/forgeway/forgeway/internal/store"
 	"github.com/forgeway/forgeway/internal/store/sqlstore"
-	"github.com/forgeway/forgeway/internal/store/storetest"
 )
 
 // uuidV1 formats a version-1 UUID for time t (100 ns ticks since 1582-10-15), as a host
@@ -117,51 +116,45 @@ func TestDedupKeySortsByTime(t *testing.T) {
 // Rows stored before migration 00004 get their keys from its UPDATE statement: it must give
 // every id the key the Go code gives it, or a redelivery of such a row would not be found.
 func TestDedupKeyMigrationMatchesGo(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqlstore.DB{
-		"sqlite":   func(t testing.TB) *sqlstore.DB { return storetest.SQLite(t) },
-		"postgres": func(t testing.TB) *sqlstore.DB { return storetest.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			db := open(t)
-			ctx := context.Background()
-			in := &store.Integration{Kind: "github", Name: "x", BaseURL: "https://github.com", Status: "active"}
-			if err := db.CreateIntegration(ctx, in); err != nil {
-				t.Fatal(err)
-			}
-			ids := dedupIDs()
-			for i, id := range ids {
-				// As the schema before 00004 stored them: no key.
-				err := db.ExecWriter(ctx, `INSERT INTO deliveries (id, integration_id, kind, host_id, received_at)
+	onEachEngine(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		in := &store.Integration{Kind: "github", Name: "x", BaseURL: "https://github.com", Status: "active"}
+		if err := db.CreateIntegration(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		ids := dedupIDs()
+		for i, id := range ids {
+			// As the schema before 00004 stored them: no key.
+			err := db.ExecWriter(ctx, `INSERT INTO deliveries (id, integration_id, kind, host_id, received_at)
 					VALUES (?, ?, 'github', ?, ?)`, fmt.Sprintf("dlv_old%04d", i), in.ID, id, i)
-				if err != nil {
-					t.Fatalf("insert %q: %v", id, err)
-				}
-			}
-			backfill, err := db.MigrationStatement("00004_dedup_key.sql", "UPDATE deliveries SET dedup_key")
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("insert %q: %v", id, err)
 			}
-			if err := db.ExecWriter(ctx, backfill); err != nil {
-				t.Fatalf("backfill: %v", err)
+		}
+		backfill, err := db.MigrationStatement("00004_dedup_key.sql", "UPDATE deliveries SET dedup_key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.ExecWriter(ctx, backfill); err != nil {
+			t.Fatalf("backfill: %v", err)
+		}
+		got, err := db.QueryWriter(ctx, `SELECT host_id, dedup_key FROM deliveries`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if want := sqlstore.DedupKey(id); got[id] != want {
+				t.Errorf("host id %q: the migration's key is %q, Go's %q", id, got[id], want)
 			}
-			got, err := db.QueryWriter(ctx, `SELECT host_id, dedup_key FROM deliveries`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, id := range ids {
-				if want := sqlstore.DedupKey(id); got[id] != want {
-					t.Errorf("host id %q: the migration's key is %q, Go's %q", id, got[id], want)
-				}
-			}
-			// And a redelivery of such a row is found as the duplicate it is.
-			d := &store.Delivery{IntegrationID: in.ID, Kind: "github", HostID: ids[0], Event: "push", Body: []byte(`{}`)}
-			inserted, err := db.InsertDelivery(ctx, d, store.NewJob{Kind: "process_delivery", MaxAttempts: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if inserted || d.ID != "dlv_old0000" {
-				t.Errorf("redelivery of a row stored before the migration: inserted=%v id=%s, want the stored dlv_old0000", inserted, d.ID)
-			}
-		})
-	}
+		}
+		// And a redelivery of such a row is found as the duplicate it is.
+		d := &store.Delivery{IntegrationID: in.ID, Kind: "github", HostID: ids[0], Event: "push", Body: []byte(`{}`)}
+		inserted, err := db.InsertDelivery(ctx, d, store.NewJob{Kind: "process_delivery", MaxAttempts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inserted || d.ID != "dlv_old0000" {
+			t.Errorf("redelivery of a row stored before the migration: inserted=%v id=%s, want the stored dlv_old0000", inserted, d.ID)
+		}
+	})
 }

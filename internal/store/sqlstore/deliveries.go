@@ -244,20 +244,7 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 	}
 	db.batched.Add(int64(len(live)))
 	if err != nil {
-		todo := append(live, batch[added:]...)
-		if len(todo) > 1 {
-			db.log.Warn("group commit failed; committing its deliveries one by one", "size", len(todo), "err", err)
-		}
-		// inTx flushes each commit itself.
-		for _, r := range todo {
-			var a deliveryAnswer
-			a.err = db.inTx(ctx, func(o ops) error {
-				var err error
-				a, err = o.insertDelivery(ctx, r)
-				return err
-			})
-			r.answer <- a
-		}
+		db.commitOneByOne(ctx, append(live, batch[added:]...), err)
 		return nil
 	}
 	if len(live) == 0 {
@@ -318,8 +305,16 @@ func (db *DB) commitBatch(batch []*deliveryRequest) {
 		live[0].answer <- deliveryAnswer{err: err}
 		return
 	}
-	db.log.Warn("group commit failed; committing its deliveries one by one", "size", len(live), "err", err)
-	for _, r := range live {
+	db.commitOneByOne(ctx, live, err)
+}
+
+// commitOneByOne commits and answers each member of a batch whose transaction failed (with
+// err) in a transaction of its own, so that one bad row does not fail the others.
+func (db *DB) commitOneByOne(ctx context.Context, reqs []*deliveryRequest, err error) {
+	if len(reqs) > 1 {
+		db.log.Warn("group commit failed; committing its deliveries one by one", "size", len(reqs), "err", err)
+	}
+	for _, r := range reqs {
 		var a deliveryAnswer
 		a.err = db.inTx(ctx, func(o ops) error {
 			var err error

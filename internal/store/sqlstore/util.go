@@ -49,12 +49,7 @@ func newID(prefix string) string {
 // that ordering by id is ordering by that time (to the millisecond) and no index on the time
 // itself is needed.
 func newIDAt(prefix string, t time.Time) string {
-	var b [16]byte
-	ms := uint64(t.UnixMilli())
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
+	b := idTime(t)
 	// crypto/rand.Read never returns an error (it panics if the system source fails).
 	_, _ = rand.Read(b[6:])
 	return prefix + "_" + idEncoding.EncodeToString(b[:])
@@ -63,13 +58,20 @@ func newIDAt(prefix string, t time.Time) string {
 // idFloor returns the smallest id newIDAt(prefix, t') can give for any t' at or after t's
 // millisecond: every id below it was made before t.
 func idFloor(prefix string, t time.Time) string {
+	b := idTime(t)
+	return prefix + "_" + idEncoding.EncodeToString(b[:])
+}
+
+// idTime returns an id's 16 bytes with t's millisecond in the first six (big-endian) and
+// zeros after.
+func idTime(t time.Time) [16]byte {
 	var b [16]byte
 	ms := uint64(t.UnixMilli())
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
 	}
-	return prefix + "_" + idEncoding.EncodeToString(b[:])
+	return b
 }
 
 // micros converts a time to the stored form: microseconds since the epoch, 0 for the zero time.
