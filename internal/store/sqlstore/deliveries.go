@@ -536,6 +536,10 @@ func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]stor
 		if err != nil {
 			return nil, "", fmt.Errorf("list deliveries: %w", err)
 		}
+		if !strings.HasPrefix(c[0], prefixDelivery+"_") {
+			// A cursor of another list (or of this one before ids ordered it).
+			return nil, "", fmt.Errorf("list deliveries: %w", ErrBadCursor)
+		}
 		where, args = append(where, "id < ?"), append(args, c[0])
 	}
 	limit := pageLimit(f.Limit)

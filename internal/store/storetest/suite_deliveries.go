@@ -301,6 +301,15 @@ func testDeliveryList(t *testing.T, st store.Store) {
 	}
 	missing := store.Delivery{ID: "dlv_missing", Status: store.DeliveryProcessed}
 	wantErr(t, st.FinishDelivery(ctx, &missing), store.ErrNotFound, "finish a missing delivery")
+	// A well-formed cursor of another list is refused, not read as a position in this one.
+	for range 2 {
+		_, _, err := st.InsertJob(ctx, store.NewJob{Kind: "other"})
+		ok(t, err, "insert job")
+	}
+	_, jobsCursor, err := st.ListJobs(ctx, store.JobFilter{Kind: "other", Page: store.Page{Limit: 1}})
+	ok(t, err, "list jobs")
+	_, _, err = st.ListDeliveries(ctx, store.DeliveryFilter{Page: store.Page{After: jobsCursor}})
+	wantErr(t, err, store.ErrBadCursor, "a jobs cursor given to the deliveries list")
 }
 
 func testEvents(t *testing.T, st store.Store) {
