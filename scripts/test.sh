@@ -36,3 +36,4 @@ for pkg in $(grep -rl --include='*_test.go' '^func FuzzVerify' internal | xargs 
 done
 go test -run '^$' -fuzz '^FuzzMembers$' -fuzztime "$fuzztime" ./internal/jsontop
 go test -run '^$' -fuzz '^FuzzValid$' -fuzztime "$fuzztime" ./internal/jsontop
+go test -run '^$' -fuzz '^FuzzHeadersJSON$' -fuzztime "$fuzztime" ./internal/store/sqlstore

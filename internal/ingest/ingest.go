@@ -176,7 +176,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.notify()
 	}
-	writeJSON(w, http.StatusAccepted, Accepted{DeliveryID: sd.ID, Duplicate: !inserted})
+	writeAccepted(w, Accepted{DeliveryID: sd.ID, Duplicate: !inserted})
 }
 
 // authenticate finds the integration a delivery is for and verifies it against that
@@ -276,16 +276,32 @@ func tooLarge(w http.ResponseWriter, limit int64) {
 
 // keepHeaders keeps the headers worth storing with a delivery and drops those that carry
 // credentials (a GitLab token, a basic-auth password): a stored delivery never holds a secret.
+// The values are shared with h, which the store only reads (it encodes them before
+// InsertDelivery returns).
 func keepHeaders(h http.Header) map[string][]string {
 	out := make(map[string][]string, len(h))
 	for k, v := range h {
-		lk := strings.ToLower(k)
-		switch {
-		case lk == "authorization", lk == "proxy-authorization", lk == "cookie",
-			strings.Contains(lk, "token"), strings.Contains(lk, "secret"), strings.Contains(lk, "password"):
-			continue
+		if !credentialHeader(k) {
+			out[k] = v
 		}
-		out[k] = append([]string(nil), v...)
 	}
 	return out
+}
+
+// credentialHeader reports whether a header name is one that carries a credential.
+func credentialHeader(k string) bool {
+	return strings.EqualFold(k, "authorization") || strings.EqualFold(k, "proxy-authorization") ||
+		strings.EqualFold(k, "cookie") || containsFold(k, "token") || containsFold(k, "secret") ||
+		containsFold(k, "password")
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub in any case, without
+// the copy strings.ToLower makes of every header name of every delivery.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }

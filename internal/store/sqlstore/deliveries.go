@@ -96,20 +96,27 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 	if job.Kind == "" {
 		return false, fmt.Errorf("insert delivery %s: the processing job has no kind", req.d.HostID)
 	}
-	shareable := job.Args == nil && job.UniqueKey == "" && job.RunAt.IsZero()
-	if job.Args == nil {
-		job.Args = store.DeliveryJobArgs{DeliveryID: req.d.ID}
-	}
 	var err error
-	if req.job, err = newJobRow(job); err != nil {
-		return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, err)
+	if job.Args == nil && job.UniqueKey == "" && job.RunAt.IsZero() {
+		// Shareable: insertDeliveryJobs writes its args, once per batch.
+		req.job = jobRow{kind: job.Kind, maxAttempts: job.MaxAttempts, shareable: true}
+		if req.job.maxAttempts <= 0 {
+			req.job.maxAttempts = DefaultMaxAttempts
+		}
+	} else {
+		if job.Args == nil {
+			job.Args = store.DeliveryJobArgs{DeliveryID: req.d.ID}
+		}
+		if req.job, err = newJobRow(job); err != nil {
+			return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, err)
+		}
 	}
-	req.job.shareable = shareable
-	if req.headers, err = toJSON(req.d.Headers); err != nil {
-		return false, fmt.Errorf("insert delivery %s: encode headers: %w", req.d.HostID, err)
-	}
-	if req.events, err = toJSON(req.d.EventIDs); err != nil {
-		return false, fmt.Errorf("insert delivery %s: encode event ids: %w", req.d.HostID, err)
+	req.headers = headersJSON(req.d.Headers)
+	req.events = "null"
+	if req.d.EventIDs != nil {
+		if req.events, err = toJSON(req.d.EventIDs); err != nil {
+			return false, fmt.Errorf("insert delivery %s: encode event ids: %w", req.d.HostID, err)
+		}
 	}
 	// Compressed here, in the caller's goroutine, not by the single committer.
 	req.body, req.bodyEnc, req.bodyBuf = db.bodies.encode(req.d.Body)
@@ -204,6 +211,11 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 	db.writerStmts.prepareWanted(ctx)
 	tx, err := db.writer.BeginTx(ctx, nil)
 	o := ops{db: db, r: tx, w: tx, tx: tx}
+	// The inserts run without a deadline of their own: the driver watches a statement's
+	// context from a goroutine it starts per statement, which cost more than the insert's
+	// bind. An in-process insert cannot hang (busy_timeout bounds its waits), and the
+	// transaction keeps ctx.
+	ictx := context.WithoutCancel(ctx)
 	add := func(r *deliveryRequest) error {
 		added++
 		if err := r.ctx.Err(); err != nil {
@@ -211,7 +223,7 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 			return nil
 		}
 		live = append(live, r)
-		a, err := o.insertDeliveryRow(ctx, r)
+		a, err := o.insertDeliveryRow(ictx, r)
 		answers = append(answers, a)
 		return err
 	}
@@ -233,7 +245,7 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 		}
 	}
 	if err == nil && len(live) > 0 {
-		err = o.insertDeliveryJobs(ctx, live, answers)
+		err = o.insertDeliveryJobs(ictx, live, answers)
 	}
 	switch {
 	case tx == nil:
@@ -446,13 +458,16 @@ next:
 		groups = append(groups, &shared{row: r.job, ids: []string{r.d.ID}})
 	}
 	for _, g := range groups {
-		if len(g.ids) > 1 {
-			args, err := json.Marshal(store.DeliveryJobArgs{DeliveryIDs: g.ids})
-			if err != nil {
-				return fmt.Errorf("insert job: %w", err)
-			}
-			g.row.args = string(args)
+		args := store.DeliveryJobArgs{DeliveryIDs: g.ids}
+		if len(g.ids) == 1 {
+			args = store.DeliveryJobArgs{DeliveryID: g.ids[0]}
 		}
+		b, err := json.Marshal(args)
+		if err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		g.row.args = string(b)
+		g.row.runAt = now()
 		if err := o.insertSimpleJob(ctx, g.row); err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
@@ -500,8 +515,8 @@ func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAn
 	if err != nil || !a.inserted {
 		return a, err
 	}
-	if err := o.insertSimpleJob(ctx, r.job); err != nil {
-		return deliveryAnswer{}, fmt.Errorf("insert job: %w", err)
+	if err := o.insertDeliveryJobs(ctx, []*deliveryRequest{r}, []deliveryAnswer{a}); err != nil {
+		return deliveryAnswer{}, err
 	}
 	return a, nil
 }
