@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/fwbench p1 [-duration 10s] [-concurrency 64] [-rate 1000] [-payload FILE]
+//	go run ./cmd/fwbench p1 [-duration 10s] [-rounds 5] [-concurrency 64] [-rate 1000] [-payload FILE]
 //
 // With FORGEWAY_DATABASE_URL=postgres://… in the environment the Forgeway servers use that
 // PostgreSQL database instead of SQLite. FWBENCH_CPUPROFILE=PATH writes each Forgeway
@@ -325,11 +325,12 @@ func (l *load) deliveryID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
 }
 
-// throughput runs a closed loop: concurrency clients sending as fast as answers come.
-func (l *load) throughput(ctx context.Context, concurrency int, d time.Duration) (float64, int64) {
+// throughput runs a closed loop: concurrency clients sending as fast as answers come. It
+// returns the deliveries accepted and refused, and how long it ran.
+func (l *load) throughput(ctx context.Context, concurrency int, d time.Duration) (ok, failed int64, elapsed time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	var ok, failed atomic.Int64
+	var okN, failedN atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range concurrency {
@@ -339,15 +340,47 @@ func (l *load) throughput(ctx context.Context, concurrency int, d time.Duration)
 			for ctx.Err() == nil {
 				code, err := l.send(ctx)
 				if err == nil && code == http.StatusAccepted {
-					ok.Add(1)
+					okN.Add(1)
 				} else if ctx.Err() == nil {
-					failed.Add(1)
+					failedN.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return float64(ok.Load()) / time.Since(start).Seconds(), failed.Load()
+	return okN.Load(), failedN.Load(), time.Since(start)
+}
+
+// measured is one server's share of interleaved throughput runs.
+type measured struct {
+	accepted, failed int64
+	elapsed          time.Duration
+	clientCPU        time.Duration // the load generator's CPU while it drove this server
+	rounds           []float64     // accepted per second, round by round
+}
+
+func (m measured) rate() float64 { return float64(m.accepted) / m.elapsed.Seconds() }
+
+// interleave drives each load in turn for d/rounds, rounds times over, so that every server
+// gets d in all. A shared machine's speed drifts by a tenth or more over tens of seconds;
+// measuring the servers one after the other would put that drift into their ratio, while
+// alternating them spreads it over all of them alike.
+func interleave(ctx context.Context, concurrency int, d time.Duration, rounds int, loads ...*load) []measured {
+	out := make([]measured, len(loads))
+	slice := d / time.Duration(max(rounds, 1))
+	for range max(rounds, 1) {
+		for i, l := range loads {
+			before := selfCPU()
+			ok, failed, elapsed := l.throughput(ctx, concurrency, slice)
+			m := &out[i]
+			m.clientCPU += selfCPU() - before
+			m.accepted += ok
+			m.failed += failed
+			m.elapsed += elapsed
+			m.rounds = append(m.rounds, float64(ok)/elapsed.Seconds())
+		}
+	}
+	return out
 }
 
 // latency runs an open loop at rate requests per second and returns the latencies measured
@@ -402,7 +435,8 @@ func pct(lat []time.Duration, p float64) time.Duration {
 
 func p1(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("p1", flag.ContinueOnError)
-	duration := fs.Duration("duration", 10*time.Second, "length of each throughput run")
+	duration := fs.Duration("duration", 10*time.Second, "throughput run time of each server")
+	rounds := fs.Int("rounds", 5, "alternating rounds the baseline's and the ingest-only server's time is split into")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients in the throughput runs")
 	rate := fs.Int("rate", 1000, "arrival rate of the latency run (deliveries per second)")
 	latDuration := fs.Duration("latency-duration", 10*time.Second, "length of the latency run")
@@ -445,17 +479,7 @@ func p1(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per run, loopback, %d CPUs, %s\n\n", len(body), *concurrency, *duration, runtime.NumCPU(), engine)
-	base, err := start(ctx, "serve-baseline")
-	if err != nil {
-		return err
-	}
-	bl := newLoad(base.url, forge.GitHub, body, client)
-	bl.throughput(ctx, *concurrency, time.Second) // warm up
-	clientBefore := selfCPU()
-	baseRate, baseFailed := bl.throughput(ctx, *concurrency, *duration)
-	clientPer := perDelivery(selfCPU()-clientBefore, bl.counter.Load())
-	basePer := perDelivery(base.stop(), bl.counter.Load())
+	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per server in %d alternating rounds, loopback, %d CPUs, %s\n\n", len(body), *concurrency, *duration, *rounds, runtime.NumCPU(), engine)
 
 	type result struct {
 		name      string
@@ -466,42 +490,90 @@ func p1(ctx context.Context, args []string) error {
 		cpu       time.Duration // server CPU per delivery in the throughput run
 		batch     float64       // deliveries per group commit in the throughput run
 		processed float64       // share of the throughput run's deliveries processed by its end
+		rounds    []float64     // ratio to the baseline, round by round
 	}
+	// The baseline and the ingest-only server, the pair the target is about, are measured
+	// in alternating rounds.
+	base, err := start(ctx, "serve-baseline")
+	if err != nil {
+		return err
+	}
+	ingestMode := "Forgeway, ingest-only replica (workers 0)"
+	sub, err := os.MkdirTemp(dir, "data-")
+	if err != nil {
+		return err
+	}
+	fw, err := start(ctx, "serve-forgeway-ingest", sub, "github")
+	if err != nil {
+		base.stop()
+		return err
+	}
+	bl := newLoad(base.url, forge.GitHub, body, client)
+	fl := newLoad(fw.url, forge.GitHub, body, client)
+	for _, l := range []*load{bl, fl} {
+		l.throughput(ctx, *concurrency, time.Second) // warm up
+	}
+	pair := interleave(ctx, *concurrency, *duration, *rounds, bl, fl)
+	baseRate := pair[0].rate()
+	clientPer := perDelivery(pair[0].clientCPU, pair[0].accepted+pair[0].failed)
+	basePer := perDelivery(base.stop(), bl.counter.Load())
+	ingest := result{name: ingestMode, rate: pair[1].rate(), failed: pair[1].failed}
+	ingest.batch, _ = serverStats(ctx, client, fw.url)
+	ingest.cpu = perDelivery(fw.stop(), fl.counter.Load())
+	for i, r := range pair[1].rounds {
+		ingest.rounds = append(ingest.rounds, r/pair[0].rounds[i])
+	}
+
 	var results []result
 	for _, mode := range []struct{ name, cmd string }{
 		{"Forgeway, processing while it ingests (8 workers)", "serve-forgeway"},
-		{"Forgeway, ingest-only replica (workers 0)", "serve-forgeway-ingest"},
+		{ingestMode, "serve-forgeway-ingest"},
 	} {
 		sub, err := os.MkdirTemp(dir, "data-")
 		if err != nil {
 			return err
 		}
-		fw, err := start(ctx, mode.cmd, sub, "github")
+		r := ingest
+		if mode.cmd == "serve-forgeway" {
+			// Processing goes on after the load stops, so this server runs on its own, after
+			// the pair: interleaved, its backlog would take CPU from the others' rounds.
+			fw, err := start(ctx, mode.cmd, sub, "github")
+			if err != nil {
+				return err
+			}
+			fl := newLoad(fw.url, forge.GitHub, body, client)
+			fl.throughput(ctx, *concurrency, time.Second) // warm up
+			ok, failed, elapsed := fl.throughput(ctx, *concurrency, *duration)
+			r = result{name: mode.name, rate: float64(ok) / elapsed.Seconds(), failed: failed}
+			var processed float64
+			r.batch, processed = serverStats(ctx, client, fw.url)
+			r.processed = processed / float64(fl.counter.Load())
+			r.cpu = perDelivery(fw.stop(), fl.counter.Load())
+		}
+		// Latency on a fresh server, so the backlog of the throughput run does not weigh on it.
+		fw, err := start(ctx, mode.cmd, sub+"-lat", "github")
 		if err != nil {
 			return err
 		}
 		fl := newLoad(fw.url, forge.GitHub, body, client)
-		fl.throughput(ctx, *concurrency, time.Second) // warm up
-		accepted, failed := fl.throughput(ctx, *concurrency, *duration)
-		batch, processed := serverStats(ctx, client, fw.url)
-		processed /= float64(fl.counter.Load())
-		cpu := perDelivery(fw.stop(), fl.counter.Load())
-		// Latency on a fresh server, so the backlog of the throughput run does not weigh on it.
-		fw, err = start(ctx, mode.cmd, sub+"-lat", "github")
-		if err != nil {
-			return err
-		}
-		fl = newLoad(fw.url, forge.GitHub, body, client)
-		lat, latFailed := fl.latency(ctx, *rate, *latDuration)
+		r.lat, r.latFailed = fl.latency(ctx, *rate, *latDuration)
 		fw.stop()
-		results = append(results, result{mode.name, accepted, failed, lat, latFailed, cpu, batch, processed})
+		results = append(results, r)
 	}
 
 	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | processed by the end | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
-	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | | %d | | |\n", baseRate, basePer, baseFailed)
+	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | | %d | | |\n", baseRate, basePer, pair[0].failed)
 	for _, r := range results {
-		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %.0f%% | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, 100*r.processed, r.failed+r.latFailed,
+		processed := fmt.Sprintf("%.0f%%", 100*r.processed)
+		if r.name == ingestMode {
+			processed = "(none: no workers)"
+		}
+		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, processed, r.failed+r.latFailed,
 			pct(r.lat, 0.50).Round(10*time.Microsecond), pct(r.lat, 0.99).Round(10*time.Microsecond))
+	}
+	fmt.Printf("\ningest-only to baseline, round by round:")
+	for _, r := range ingest.rounds {
+		fmt.Printf(" %.2f", r)
 	}
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
@@ -553,10 +625,11 @@ func serverStats(ctx context.Context, client *http.Client, webhookURL string) (b
 // corpus push) on an ingest-only server (accepted: verified and committed), beside the same
 // bare-handler baseline.
 //
-//	go run ./cmd/fwbench p1-hosts [-duration 5s] [-concurrency 64]
+//	go run ./cmd/fwbench p1-hosts [-duration 5s] [-rounds 5] [-concurrency 64]
 func p1Hosts(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("p1-hosts", flag.ContinueOnError)
-	duration := fs.Duration("duration", 5*time.Second, "length of each throughput run")
+	duration := fs.Duration("duration", 5*time.Second, "throughput run time of each server")
+	rounds := fs.Int("rounds", 5, "alternating rounds each pair's time is split into")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -576,7 +649,7 @@ func p1Hosts(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Printf("P1 per host: each host's corpus push, %d concurrent clients, %s per run, ingest-only, %d CPUs\n\n", *concurrency, *duration, runtime.NumCPU())
+	fmt.Printf("P1 per host: each host's corpus push, %d concurrent clients, %s per server in %d alternating rounds, ingest-only, %d CPUs\n\n", *concurrency, *duration, *rounds, runtime.NumCPU())
 	fmt.Printf("| host (verification) | payload bytes | baseline/s | Forgeway/s | ratio |\n| --- | ---: | ---: | ---: | ---: |\n")
 	schemes := map[forge.Kind]string{forge.GitHub: "HMAC-SHA256", forge.GitLab: "token", forge.BitbucketDC: "HMAC-SHA256", forge.AzureDevOps: "basic auth", forge.Gitea: "HMAC-SHA256"}
 	for _, kind := range forge.Kinds() {
@@ -588,26 +661,26 @@ func p1Hosts(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		bl := newLoad(base.url, kind, body, client)
-		bl.throughput(ctx, *concurrency, time.Second)
-		baseRate, _ := bl.throughput(ctx, *concurrency, *duration)
-		base.stop()
 		sub, err := os.MkdirTemp(dir, "data-")
 		if err != nil {
 			return err
 		}
 		fw, err := start(ctx, "serve-forgeway-ingest", sub, string(kind))
 		if err != nil {
+			base.stop()
 			return err
 		}
-		fl := newLoad(fw.url, kind, body, client)
-		fl.throughput(ctx, *concurrency, time.Second)
-		rate, failed := fl.throughput(ctx, *concurrency, *duration)
-		fw.stop()
-		if failed > 0 {
-			return fmt.Errorf("%s: %d deliveries refused", kind, failed)
+		bl, fl := newLoad(base.url, kind, body, client), newLoad(fw.url, kind, body, client)
+		for _, l := range []*load{bl, fl} {
+			l.throughput(ctx, *concurrency, time.Second) // warm up
 		}
-		fmt.Printf("| %s (%s) | %d | %.0f | %.0f | %.2f |\n", kind, schemes[kind], len(body), baseRate, rate, rate/baseRate)
+		pair := interleave(ctx, *concurrency, *duration, *rounds, bl, fl)
+		base.stop()
+		fw.stop()
+		if pair[1].failed > 0 {
+			return fmt.Errorf("%s: %d deliveries refused", kind, pair[1].failed)
+		}
+		fmt.Printf("| %s (%s) | %d | %.0f | %.0f | %.2f |\n", kind, schemes[kind], len(body), pair[0].rate(), pair[1].rate(), pair[1].rate()/pair[0].rate())
 	}
 	return nil
 }
