@@ -163,10 +163,8 @@ func (p *Processor) processBatch(ctx context.Context, ids []string) error {
 		if pd == nil {
 			continue
 		}
-		for _, ev := range pd.res.Events {
-			if pr, ok := ev.Data.(forge.PullRequestData); ok && ev.Repository != nil && pr.Source.SHA != "" {
-				heads[prKey{pd.rec.ID, ev.Repository.ID, pr.Number}] = pr.Source.SHA
-			}
+		for _, h := range pd.heads() {
+			heads[prKey{h.IntegrationID, h.RepoHostID, h.Number}] = h.SHA
 		}
 		batch = append(batch, pd)
 	}
@@ -197,6 +195,17 @@ type prepared struct {
 	rec store.Integration
 	res forge.Result
 	evs []store.Event
+}
+
+// heads returns the pull request heads a prepared delivery's events set.
+func (pd *prepared) heads() []store.PullRequestHead {
+	var out []store.PullRequestHead
+	for _, ev := range pd.res.Events {
+		if pr, ok := ev.Data.(forge.PullRequestData); ok && ev.Repository != nil && pr.Source.SHA != "" {
+			out = append(out, store.PullRequestHead{IntegrationID: pd.rec.ID, RepoHostID: ev.Repository.ID, Number: pr.Number, SHA: pr.Source.SHA})
+		}
+	}
+	return out
 }
 
 // prepare loads and normalizes a delivery and builds its events; nil (and no error) when
@@ -277,12 +286,8 @@ func (p *Processor) write(ctx context.Context, tx store.Tx, pd *prepared) error 
 	if err := tx.AppendEvents(ctx, pd.evs); err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
-	for _, ev := range pd.res.Events {
-		pr, ok := ev.Data.(forge.PullRequestData)
-		if !ok || ev.Repository == nil || pr.Source.SHA == "" {
-			continue
-		}
-		if err := tx.SetPullRequestHead(ctx, store.PullRequestHead{IntegrationID: pd.rec.ID, RepoHostID: ev.Repository.ID, Number: pr.Number, SHA: pr.Source.SHA}); err != nil {
+	for _, h := range pd.heads() {
+		if err := tx.SetPullRequestHead(ctx, h); err != nil {
 			return fmt.Errorf("record pull request head: %w", err)
 		}
 	}

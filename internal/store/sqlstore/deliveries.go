@@ -99,10 +99,7 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 	var err error
 	if job.Args == nil && job.UniqueKey == "" && job.RunAt.IsZero() {
 		// Shareable: insertDeliveryJobs writes its args, once per batch.
-		req.job = jobRow{kind: job.Kind, maxAttempts: job.MaxAttempts, shareable: true}
-		if req.job.maxAttempts <= 0 {
-			req.job.maxAttempts = DefaultMaxAttempts
-		}
+		req.job = jobRow{kind: job.Kind, maxAttempts: attemptsOr(job.MaxAttempts), shareable: true}
 	} else {
 		if job.Args == nil {
 			job.Args = store.DeliveryJobArgs{DeliveryID: req.d.ID}

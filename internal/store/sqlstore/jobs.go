@@ -73,11 +73,15 @@ func newJobRow(j store.NewJob) (jobRow, error) {
 	if err != nil {
 		return jobRow{}, fmt.Errorf("encode args of %s job: %w", j.Kind, err)
 	}
-	r := jobRow{kind: j.Kind, args: string(args), uniqueKey: j.UniqueKey, maxAttempts: j.MaxAttempts, runAt: orNow(j.RunAt)}
-	if r.maxAttempts <= 0 {
-		r.maxAttempts = DefaultMaxAttempts
+	return jobRow{kind: j.Kind, args: string(args), uniqueKey: j.UniqueKey, maxAttempts: attemptsOr(j.MaxAttempts), runAt: orNow(j.RunAt)}, nil
+}
+
+// attemptsOr is a job's attempt bound: n, or DefaultMaxAttempts when n is not positive.
+func attemptsOr(n int) int {
+	if n <= 0 {
+		return DefaultMaxAttempts
 	}
-	return r, nil
+	return n
 }
 
 // InsertJob queues a job, available at RunAt (now when zero) with MaxAttempts attempts
