@@ -383,6 +383,43 @@ func interleave(ctx context.Context, concurrency int, d time.Duration, rounds in
 	return out
 }
 
+// pairRun is the baseline and an ingest-only Forgeway server measured in alternating rounds.
+type pairRun struct {
+	base, forgeway       measured
+	baseCPU, forgewayCPU time.Duration // server CPU per delivery, warm-up included
+	batch                float64       // Forgeway's deliveries per group commit
+}
+
+// measurePair starts the baseline and an ingest-only Forgeway server of kind (its data in a
+// new directory under dir), warms both up, drives them in alternating rounds and stops them.
+func measurePair(ctx context.Context, client *http.Client, dir string, kind forge.Kind, body []byte, concurrency int, d time.Duration, rounds int) (pairRun, error) {
+	var pr pairRun
+	base, err := start(ctx, "serve-baseline")
+	if err != nil {
+		return pr, err
+	}
+	sub, err := os.MkdirTemp(dir, "data-")
+	if err != nil {
+		base.stop()
+		return pr, err
+	}
+	fw, err := start(ctx, "serve-forgeway-ingest", sub, string(kind))
+	if err != nil {
+		base.stop()
+		return pr, err
+	}
+	bl, fl := newLoad(base.url, kind, body, client), newLoad(fw.url, kind, body, client)
+	for _, l := range []*load{bl, fl} {
+		l.throughput(ctx, concurrency, time.Second) // warm up
+	}
+	m := interleave(ctx, concurrency, d, rounds, bl, fl)
+	pr.base, pr.forgeway = m[0], m[1]
+	pr.batch, _ = serverStats(ctx, client, fw.url)
+	pr.baseCPU = perDelivery(base.stop(), bl.counter.Load())
+	pr.forgewayCPU = perDelivery(fw.stop(), fl.counter.Load())
+	return pr, nil
+}
+
 // latency runs an open loop at rate requests per second and returns the latencies measured
 // from each request's scheduled start.
 func (l *load) latency(ctx context.Context, rate int, d time.Duration) ([]time.Duration, int64) {
@@ -489,92 +526,69 @@ func p1(ctx context.Context, args []string) error {
 		latFailed int64
 		cpu       time.Duration // server CPU per delivery in the throughput run
 		batch     float64       // deliveries per group commit in the throughput run
-		processed float64       // share of the throughput run's deliveries processed by its end
-		rounds    []float64     // ratio to the baseline, round by round
+		processed string        // share of the throughput run's deliveries processed by its end
 	}
-	// The baseline and the ingest-only server, the pair the target is about, are measured
-	// in alternating rounds.
-	base, err := start(ctx, "serve-baseline")
-	if err != nil {
-		return err
-	}
-	ingestMode := "Forgeway, ingest-only replica (workers 0)"
-	sub, err := os.MkdirTemp(dir, "data-")
-	if err != nil {
-		return err
-	}
-	fw, err := start(ctx, "serve-forgeway-ingest", sub, "github")
-	if err != nil {
-		base.stop()
-		return err
-	}
-	bl := newLoad(base.url, forge.GitHub, body, client)
-	fl := newLoad(fw.url, forge.GitHub, body, client)
-	for _, l := range []*load{bl, fl} {
-		l.throughput(ctx, *concurrency, time.Second) // warm up
-	}
-	pair := interleave(ctx, *concurrency, *duration, *rounds, bl, fl)
-	baseRate := pair[0].rate()
-	clientPer := perDelivery(pair[0].clientCPU, pair[0].accepted+pair[0].failed)
-	basePer := perDelivery(base.stop(), bl.counter.Load())
-	ingest := result{name: ingestMode, rate: pair[1].rate(), failed: pair[1].failed}
-	ingest.batch, _ = serverStats(ctx, client, fw.url)
-	ingest.cpu = perDelivery(fw.stop(), fl.counter.Load())
-	for i, r := range pair[1].rounds {
-		ingest.rounds = append(ingest.rounds, r/pair[0].rounds[i])
-	}
-
-	var results []result
-	for _, mode := range []struct{ name, cmd string }{
-		{"Forgeway, processing while it ingests (8 workers)", "serve-forgeway"},
-		{ingestMode, "serve-forgeway-ingest"},
-	} {
+	// latency measures a fresh server of cmd, so that a throughput run's backlog does not
+	// weigh on it.
+	latency := func(r *result, cmd string) error {
 		sub, err := os.MkdirTemp(dir, "data-")
 		if err != nil {
 			return err
 		}
-		r := ingest
-		if mode.cmd == "serve-forgeway" {
-			// Processing goes on after the load stops, so this server runs on its own, after
-			// the pair: interleaved, its backlog would take CPU from the others' rounds.
-			fw, err := start(ctx, mode.cmd, sub, "github")
-			if err != nil {
-				return err
-			}
-			fl := newLoad(fw.url, forge.GitHub, body, client)
-			fl.throughput(ctx, *concurrency, time.Second) // warm up
-			ok, failed, elapsed := fl.throughput(ctx, *concurrency, *duration)
-			r = result{name: mode.name, rate: float64(ok) / elapsed.Seconds(), failed: failed}
-			var processed float64
-			r.batch, processed = serverStats(ctx, client, fw.url)
-			r.processed = processed / float64(fl.counter.Load())
-			r.cpu = perDelivery(fw.stop(), fl.counter.Load())
-		}
-		// Latency on a fresh server, so the backlog of the throughput run does not weigh on it.
-		fw, err := start(ctx, mode.cmd, sub+"-lat", "github")
+		fw, err := start(ctx, cmd, sub, "github")
 		if err != nil {
 			return err
 		}
-		fl := newLoad(fw.url, forge.GitHub, body, client)
-		r.lat, r.latFailed = fl.latency(ctx, *rate, *latDuration)
+		r.lat, r.latFailed = newLoad(fw.url, forge.GitHub, body, client).latency(ctx, *rate, *latDuration)
 		fw.stop()
-		results = append(results, r)
+		return nil
+	}
+
+	// The baseline and the ingest-only server, the pair the target is about.
+	pair, err := measurePair(ctx, client, dir, forge.GitHub, body, *concurrency, *duration, *rounds)
+	if err != nil {
+		return err
+	}
+	baseRate := pair.base.rate()
+	ingest := result{name: "Forgeway, ingest-only replica (workers 0)", rate: pair.forgeway.rate(), failed: pair.forgeway.failed,
+		cpu: pair.forgewayCPU, batch: pair.batch, processed: "(none: no workers)"}
+	if err := latency(&ingest, "serve-forgeway-ingest"); err != nil {
+		return err
+	}
+
+	// Processing goes on after the load stops, so this server runs on its own, after the
+	// pair: interleaved, its backlog would take CPU from the others' rounds.
+	processing := result{name: "Forgeway, processing while it ingests (8 workers)"}
+	sub, err := os.MkdirTemp(dir, "data-")
+	if err != nil {
+		return err
+	}
+	fw, err := start(ctx, "serve-forgeway", sub, "github")
+	if err != nil {
+		return err
+	}
+	fl := newLoad(fw.url, forge.GitHub, body, client)
+	fl.throughput(ctx, *concurrency, time.Second) // warm up
+	ok, failed, elapsed := fl.throughput(ctx, *concurrency, *duration)
+	processing.rate, processing.failed = float64(ok)/elapsed.Seconds(), failed
+	batch, processed := serverStats(ctx, client, fw.url)
+	processing.batch, processing.processed = batch, fmt.Sprintf("%.0f%%", 100*processed/float64(fl.counter.Load()))
+	processing.cpu = perDelivery(fw.stop(), fl.counter.Load())
+	if err := latency(&processing, "serve-forgeway"); err != nil {
+		return err
 	}
 
 	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | processed by the end | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
-	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | | %d | | |\n", baseRate, basePer, pair[0].failed)
-	for _, r := range results {
-		processed := fmt.Sprintf("%.0f%%", 100*r.processed)
-		if r.name == ingestMode {
-			processed = "(none: no workers)"
-		}
-		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, processed, r.failed+r.latFailed,
+	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | | %d | | |\n", baseRate, pair.baseCPU, pair.base.failed)
+	for _, r := range []result{processing, ingest} {
+		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, r.processed, r.failed+r.latFailed,
 			pct(r.lat, 0.50).Round(10*time.Microsecond), pct(r.lat, 0.99).Round(10*time.Microsecond))
 	}
 	fmt.Printf("\ningest-only to baseline, round by round:")
-	for _, r := range ingest.rounds {
-		fmt.Printf(" %.2f", r)
+	for i, r := range pair.forgeway.rounds {
+		fmt.Printf(" %.2f", r/pair.base.rounds[i])
 	}
+	clientPer := perDelivery(pair.base.clientCPU, pair.base.accepted+pair.base.failed)
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
 	return nil
@@ -657,30 +671,14 @@ func p1Hosts(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		base, err := start(ctx, "serve-baseline")
+		pair, err := measurePair(ctx, client, dir, kind, body, *concurrency, *duration, *rounds)
 		if err != nil {
 			return err
 		}
-		sub, err := os.MkdirTemp(dir, "data-")
-		if err != nil {
-			return err
+		if pair.forgeway.failed > 0 {
+			return fmt.Errorf("%s: %d deliveries refused", kind, pair.forgeway.failed)
 		}
-		fw, err := start(ctx, "serve-forgeway-ingest", sub, string(kind))
-		if err != nil {
-			base.stop()
-			return err
-		}
-		bl, fl := newLoad(base.url, kind, body, client), newLoad(fw.url, kind, body, client)
-		for _, l := range []*load{bl, fl} {
-			l.throughput(ctx, *concurrency, time.Second) // warm up
-		}
-		pair := interleave(ctx, *concurrency, *duration, *rounds, bl, fl)
-		base.stop()
-		fw.stop()
-		if pair[1].failed > 0 {
-			return fmt.Errorf("%s: %d deliveries refused", kind, pair[1].failed)
-		}
-		fmt.Printf("| %s (%s) | %d | %.0f | %.0f | %.2f |\n", kind, schemes[kind], len(body), pair[0].rate(), pair[1].rate(), pair[1].rate()/pair[0].rate())
+		fmt.Printf("| %s (%s) | %d | %.0f | %.0f | %.2f |\n", kind, schemes[kind], len(body), pair.base.rate(), pair.forgeway.rate(), pair.forgeway.rate()/pair.base.rate())
 	}
 	return nil
 }
