@@ -9,6 +9,10 @@
 // Usage:
 //
 //	go run ./cmd/fwbench p1 [-duration 10s] [-rounds 5] [-concurrency 64] [-rate 1000] [-payload FILE]
+//	go run ./cmd/fwbench p1-hosts [-duration 5s]
+//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] OTHER_FWBENCH_BINARY...
+//
+// `ab` measures builds of Forgeway against each other (see ab.go).
 //
 // With FORGEWAY_DATABASE_URL=postgres://… in the environment the Forgeway servers use that
 // PostgreSQL database instead of SQLite. FWBENCH_CPUPROFILE=PATH writes each Forgeway
@@ -57,7 +61,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench p1 [flags] | fwbench serve-baseline | fwbench serve-forgeway DIR")
+		fmt.Fprintln(os.Stderr, "usage: fwbench p1|p1-hosts|ab [flags] | fwbench serve-baseline | fwbench serve-forgeway DIR KIND")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -74,6 +78,8 @@ func main() {
 		err = serveForgeway(ctx, os.Args[2:], "0")
 	case "p1-hosts":
 		err = p1Hosts(ctx, os.Args[2:])
+	case "ab":
+		err = ab(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -208,12 +214,18 @@ type child struct {
 	url string
 }
 
+// start runs this fwbench binary with args (a serve-* command) and waits for its URL.
 func start(ctx context.Context, args ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, args...)
+	return startExe(ctx, self, args...)
+}
+
+// startExe is start with another fwbench binary: ab compares builds of Forgeway.
+func startExe(ctx context.Context, exe string, args ...string) (*child, error) {
+	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/forgeway/forgeway/internal/forge"
+)
+
+// ab compares builds of Forgeway on P1's ingest-only load: the baseline, this binary's
+// ingest-only server and one ingest-only server from each fwbench binary named on the command
+// line (built from other commits), driven in alternating rounds as p1 drives its pair, so
+// that the machine's drift falls on all of them alike. It is how a change to the ingest path
+// is judged before p1 is run on it.
+//
+//	go build -o /tmp/fwA ./cmd/fwbench   # at the commit to compare with
+//	go run ./cmd/fwbench ab -duration 20s -rounds 10 /tmp/fwA
+func ab(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("ab", flag.ContinueOnError)
+	duration := fs.Duration("duration", 20*time.Second, "throughput run time of each server")
+	rounds := fs.Int("rounds", 10, "alternating rounds each server's time is split into")
+	concurrency := fs.Int("concurrency", 64, "concurrent clients")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("ab [flags] FWBENCH_BINARY...: name at least one other build")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	shared := os.Getenv("FORGEWAY_SHARED")
+	if shared == "" {
+		shared = "../shared"
+	}
+	body, err := os.ReadFile(filepath.Join(shared, "corpus", "github", "push.json"))
+	if err != nil {
+		return err
+	}
+	transport := &http.Transport{MaxIdleConns: *concurrency * 2, MaxIdleConnsPerHost: *concurrency * 2, IdleConnTimeout: time.Minute}
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	dir, err := os.MkdirTemp("", "fwbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	names := append([]string{"baseline", self}, fs.Args()...)
+	children := make([]*child, 0, len(names))
+	defer func() {
+		for _, c := range children {
+			c.stop()
+		}
+	}()
+	loads := make([]*load, 0, len(names))
+	for i, exe := range names {
+		var c *child
+		if i == 0 {
+			c, err = start(ctx, "serve-baseline")
+		} else {
+			var sub string
+			if sub, err = os.MkdirTemp(dir, "data-"); err != nil {
+				return err
+			}
+			c, err = startExe(ctx, exe, "serve-forgeway-ingest", sub, string(forge.GitHub))
+		}
+		if err != nil {
+			return fmt.Errorf("start %s: %w", exe, err)
+		}
+		children = append(children, c)
+		l := newLoad(c.url, forge.GitHub, body, client)
+		l.throughput(ctx, *concurrency, time.Second) // warm up
+		loads = append(loads, l)
+	}
+	m := interleave(ctx, *concurrency, *duration, *rounds, loads...)
+	batches := make([]float64, len(children))
+	for i, c := range children[1:] {
+		batches[i+1], _ = serverStats(ctx, client, c.url)
+	}
+	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | ratio round by round |\n| --- | ---: | ---: | ---: | ---: | --- |\n")
+	for i, c := range children {
+		cpu := perDelivery(c.stop(), loads[i].counter.Load())
+		rounds := ""
+		for r, v := range m[i].rounds {
+			rounds += fmt.Sprintf(" %.2f", v/m[0].rounds[r])
+		}
+		fmt.Printf("| %s | %.0f | %.3f | %s | %.1f |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batches[i], rounds)
+	}
+	children = nil
+	return nil
+}
