@@ -222,7 +222,7 @@ func (db *DB) syncWAL() error {
 	if err != nil {
 		return fmt.Errorf("flush the WAL: %w", err)
 	}
-	err = f.Sync()
+	err = syncData(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
