@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -36,16 +35,11 @@ func ab(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	shared := os.Getenv("FORGEWAY_SHARED")
-	if shared == "" {
-		shared = "../shared"
-	}
-	body, err := os.ReadFile(filepath.Join(shared, "corpus", "github", "push.json"))
+	body, err := os.ReadFile(filepath.Join(sharedDir(), "corpus", "github", "push.json"))
 	if err != nil {
 		return err
 	}
-	transport := &http.Transport{MaxIdleConns: *concurrency * 2, MaxIdleConnsPerHost: *concurrency * 2, IdleConnTimeout: time.Minute}
-	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	client := loadClient(*concurrency)
 	dir, err := os.MkdirTemp("", "fwbench-")
 	if err != nil {
 		return err
@@ -91,7 +85,11 @@ func ab(ctx context.Context, args []string) error {
 		for r, v := range m[i].rounds {
 			rounds += fmt.Sprintf(" %.2f", v/m[0].rounds[r])
 		}
-		fmt.Printf("| %s | %.0f | %.3f | %s | %.1f |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batches[i], rounds)
+		batch := "" // the baseline has no commits
+		if i > 0 {
+			batch = fmt.Sprintf("%.1f", batches[i])
+		}
+		fmt.Printf("| %s | %.0f | %.3f | %s | %s |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batch, rounds)
 	}
 	children = nil
 	return nil

@@ -209,6 +209,21 @@ func freshSchema(ctx context.Context, dsn string) (string, error) {
 	return u.String(), nil
 }
 
+// sharedDir is the project's shared directory (the corpus): FORGEWAY_SHARED, or ../shared
+// beside the checkout fwbench runs from.
+func sharedDir() string {
+	if d := os.Getenv("FORGEWAY_SHARED"); d != "" {
+		return d
+	}
+	return "../shared"
+}
+
+// loadClient is the load generator's HTTP client: a kept-alive connection per client.
+func loadClient(concurrency int) *http.Client {
+	transport := &http.Transport{MaxIdleConns: concurrency * 2, MaxIdleConnsPerHost: concurrency * 2, IdleConnTimeout: time.Minute}
+	return &http.Client{Transport: transport, Timeout: 30 * time.Second}
+}
+
 type child struct {
 	cmd *exec.Cmd
 	url string
@@ -494,18 +509,13 @@ func p1(ctx context.Context, args []string) error {
 		return err
 	}
 	if *payload == "" {
-		shared := os.Getenv("FORGEWAY_SHARED")
-		if shared == "" {
-			shared = "../shared"
-		}
-		*payload = filepath.Join(shared, "corpus", "github", "push.json")
+		*payload = filepath.Join(sharedDir(), "corpus", "github", "push.json")
 	}
 	body, err := os.ReadFile(*payload)
 	if err != nil {
 		return err
 	}
-	transport := &http.Transport{MaxIdleConns: *concurrency * 2, MaxIdleConnsPerHost: *concurrency * 2, IdleConnTimeout: time.Minute}
-	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	client := loadClient(*concurrency)
 
 	dir, err := os.MkdirTemp("", "fwbench-")
 	if err != nil {
@@ -660,16 +670,12 @@ func p1Hosts(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	shared := os.Getenv("FORGEWAY_SHARED")
-	if shared == "" {
-		shared = "../shared"
-	}
+	shared := sharedDir()
 	payloads := map[forge.Kind]string{
 		forge.GitHub: "github/push.json", forge.GitLab: "gitlab/push.json", forge.BitbucketDC: "bitbucket-dc/go-scm/repo.refs_changed.json",
 		forge.AzureDevOps: "azure-devops/git.push.json", forge.Gitea: "gitea/push.json",
 	}
-	transport := &http.Transport{MaxIdleConns: *concurrency * 2, MaxIdleConnsPerHost: *concurrency * 2, IdleConnTimeout: time.Minute}
-	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	client := loadClient(*concurrency)
 	dir, err := os.MkdirTemp("", "fwbench-")
 	if err != nil {
 		return err
