@@ -48,7 +48,7 @@ func ab(ctx context.Context, args []string) error {
 
 	names := append([]string{"baseline", self}, fs.Args()...)
 	children := make([]*child, 0, len(names))
-	defer func() {
+	defer func() { // on an early return
 		for _, c := range children {
 			c.stop()
 		}
@@ -91,6 +91,6 @@ func ab(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("| %s | %.0f | %.3f | %s | %s |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batch, rounds)
 	}
-	children = nil
+	children = nil // each stopped above: nothing left for the deferred stop
 	return nil
 }
