@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/forge"
@@ -19,12 +18,13 @@ import (
 // is judged before p1 is run on it.
 //
 //	go build -o /tmp/fwA ./cmd/fwbench   # at the commit to compare with
-//	go run ./cmd/fwbench ab -duration 20s -rounds 10 /tmp/fwA
+//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-concurrency 64] [-payload FILE] /tmp/fwA
 func ab(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ab", flag.ContinueOnError)
 	duration := fs.Duration("duration", 20*time.Second, "throughput run time of each server")
 	rounds := fs.Int("rounds", 10, "alternating rounds each server's time is split into")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
+	payload := fs.String("payload", "", "delivery body (default: the corpus push.json, 7 KB)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func ab(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	body, err := os.ReadFile(filepath.Join(sharedDir(), "corpus", "github", "push.json"))
+	body, err := readPayload(*payload)
 	if err != nil {
 		return err
 	}

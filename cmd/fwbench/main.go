@@ -218,6 +218,15 @@ func sharedDir() string {
 	return "../shared"
 }
 
+// readPayload reads the delivery body the GitHub benchmarks send: the file at path, or the
+// corpus's 7 KB push when path is empty.
+func readPayload(path string) ([]byte, error) {
+	if path == "" {
+		path = filepath.Join(sharedDir(), "corpus", "github", "push.json")
+	}
+	return os.ReadFile(path)
+}
+
 // loadClient is the load generator's HTTP client: a kept-alive connection per client.
 func loadClient(concurrency int) *http.Client {
 	transport := &http.Transport{MaxIdleConns: concurrency * 2, MaxIdleConnsPerHost: concurrency * 2, IdleConnTimeout: time.Minute}
@@ -508,10 +517,7 @@ func p1(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *payload == "" {
-		*payload = filepath.Join(sharedDir(), "corpus", "github", "push.json")
-	}
-	body, err := os.ReadFile(*payload)
+	body, err := readPayload(*payload)
 	if err != nil {
 		return err
 	}
