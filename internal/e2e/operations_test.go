@@ -188,6 +188,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		`forgeway_jobs{state="available"}`, "forgeway_job_run_seconds", "forgeway_deliveries_processed_total",
 		// One delivery so far, committed by one group commit.
 		"forgeway_store_group_commits_total 1", "forgeway_store_group_committed_deliveries_total 1",
+		"forgeway_sqlite_checkpoints_total", "forgeway_sqlite_wal_uncopied_frames",
 	} {
 		if name == "forgeway_webhook_verification_failures_total" {
 			e.post("/webhooks/github/"+id, delivery{event: "ping", id: "bad", body: ping, signature: sign("wrong", ping)})

@@ -63,6 +63,18 @@ func (m *Metrics) WatchGroupCommits(stats func() (batches, deliveries int64)) {
 			func() float64 { _, d := stats(); return float64(d) }))
 }
 
+// WatchCheckpoints exports the SQLite store's checkpoints, which copy its write-ahead log into
+// the database file beside the writer: how many ran, and how many WAL frames wait to be
+// copied. Frames that keep growing mean a reader holds an old snapshot and the WAL cannot
+// start over. stats is read at scrape time.
+func (m *Metrics) WatchCheckpoints(stats func() (passes, uncopied int64)) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "forgeway_sqlite_checkpoints_total", Help: "Checkpoints of the SQLite write-ahead log."},
+			func() float64 { p, _ := stats(); return float64(p) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "forgeway_sqlite_wal_uncopied_frames", Help: "Pages in the SQLite write-ahead log not yet copied into the database file."},
+			func() float64 { _, u := stats(); return float64(u) }))
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

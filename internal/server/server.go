@@ -122,6 +122,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	var ints *integrations.Service
 	a.Metrics = metrics.New(st.JobStats, func() map[string]forge.Budget { return ints.Budgets() })
 	a.Metrics.WatchGroupCommits(st.CommitStats)
+	if st.Dialect() == "sqlite" {
+		a.Metrics.WatchCheckpoints(st.CheckpointStats)
+	}
 	ints = integrations.New(integrations.Options{Store: st, Keys: keys, Drivers: drivers, PublicURL: cfg.PublicURL, Logger: a.Log, Observe: a.Metrics.HostRequest, Now: o.Now})
 	a.Integrations = ints
 	a.Runner = jobs.NewRunner(st, jobs.RunnerOptions{Owner: cfg.InstanceID, Workers: cfg.Workers, Poll: cfg.JobPoll, Lease: cfg.JobLease, Logger: a.Log, Observer: a.Metrics})

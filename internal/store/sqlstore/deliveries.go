@@ -206,6 +206,8 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 	)
 	db.batches.Add(1)
 	db.writerStmts.prepareWanted(ctx)
+	// Before the transaction: with every frame copied, it starts the WAL over.
+	db.ckpt.catchUp(ctx, db.writer)
 	tx, err := db.writer.BeginTx(ctx, nil)
 	o := ops{db: db, r: tx, w: tx, tx: tx}
 	// The inserts run without a deadline of their own: the driver watches a statement's
@@ -259,6 +261,7 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 	if len(live) == 0 {
 		return nil
 	}
+	db.ckpt.poke()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -53,6 +53,9 @@ type Options struct {
 	BusyTimeout time.Duration
 	// MaxBatch bounds how many deliveries one group commit writes. 0: 256.
 	MaxBatch int
+	// CheckpointFrames is how many WAL frames not yet in the SQLite database file start a
+	// checkpoint, which runs beside the writer. 0: 1,000 (SQLite's default).
+	CheckpointFrames int
 }
 
 // DB is a store.Store on SQLite or PostgreSQL. Its methods that are not part of a caller's
@@ -81,6 +84,8 @@ type DB struct {
 	walPath string
 	// flush is syncWAL; tests wrap it to see what calls it and what waits for it.
 	flush func() error
+	// ckpt checkpoints the SQLite WAL beside the writer; nil on PostgreSQL.
+	ckpt *checkpointer
 
 	commits   chan *deliveryRequest
 	stop      chan struct{}
@@ -112,6 +117,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
+	if opts.CheckpointFrames <= 0 {
+		opts.CheckpointFrames = checkpointFrames
+	}
 	db := &DB{
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
@@ -134,6 +142,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	go db.commitLoop()
+	if db.ckpt != nil {
+		db.ckpt.start()
+	}
 	return db, nil
 }
 
@@ -180,9 +191,10 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	// synchronous=NORMAL: a commit writes the WAL without flushing it; the store flushes it
 	// (syncWAL) before a commit counts as done, unless its durability was relaxed. Together
 	// that is synchronous=FULL: a committed delivery survives power loss, which the 2xx
-	// promises.
+	// promises. The writer checkpoints only when the checkpointer falls far behind.
 	writerDSN := path + "?" + busy +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate" +
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", 4*opts.CheckpointFrames)
 	readerDSN := path + "?" + busy + "&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
 	w, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
@@ -205,6 +217,11 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
 	db.writer, db.reader = w, r
+	if db.ckpt, err = newCheckpointer(path, opts.CheckpointFrames, busy, db.log); err != nil {
+		_ = w.Close()
+		_ = r.Close()
+		return err
+	}
 	db.writerStmts, db.readerStmts = newStmtCache(w), newStmtCache(r)
 	db.walPath = path + "-wal"
 	db.flush = db.syncWAL
@@ -366,7 +383,11 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) closeConns() error {
-	err := errors.Join(db.writerStmts.close(), db.readerStmts.close(), db.writer.Close())
+	var err error
+	if db.ckpt != nil {
+		err = db.ckpt.close()
+	}
+	err = errors.Join(err, db.writerStmts.close(), db.readerStmts.close(), db.writer.Close())
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
 	}
