@@ -16,7 +16,8 @@
 //
 // With FORGEWAY_DATABASE_URL=postgres://… in the environment the Forgeway servers use that
 // PostgreSQL database instead of SQLite. FWBENCH_CPUPROFILE=PATH writes each Forgeway
-// server's CPU profile to PATH.<kind>.workers-<n>.<pid>, FWBENCH_TRACE=PATH its execution
+// server's CPU profile to PATH.<kind>.workers-<n>.<pid>, FWBENCH_MEMPROFILE=PATH what it
+// allocated, FWBENCH_TRACE=PATH its execution
 // trace (go tool trace) likewise.
 package main
 
@@ -137,16 +138,18 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	if err != nil {
 		return err
 	}
-	// Profiles of the server side of a run: FWBENCH_CPUPROFILE=/tmp/p (CPU) and FWBENCH_TRACE=/tmp/t
-	// (execution trace: scheduling, blocking, system calls; keep such runs short) write
+	// Profiles of the server side of a run: FWBENCH_CPUPROFILE=/tmp/p (CPU), FWBENCH_MEMPROFILE=/tmp/m
+	// (what was allocated, written at the end) and FWBENCH_TRACE=/tmp/t (execution trace:
+	// scheduling, blocking, system calls; keep such runs short) write
 	// /tmp/p.<kind>.workers-<n>.<pid>.
 	for _, p := range []struct {
 		env   string
 		start func(io.Writer) error
-		stop  func()
+		stop  func(io.Writer)
 	}{
-		{"FWBENCH_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
-		{"FWBENCH_TRACE", trace.Start, trace.Stop},
+		{"FWBENCH_CPUPROFILE", pprof.StartCPUProfile, func(io.Writer) { pprof.StopCPUProfile() }},
+		{"FWBENCH_MEMPROFILE", func(io.Writer) error { return nil }, func(w io.Writer) { _ = pprof.Lookup("allocs").WriteTo(w, 0) }},
+		{"FWBENCH_TRACE", trace.Start, func(io.Writer) { trace.Stop() }},
 	} {
 		path := os.Getenv(p.env)
 		if path == "" {
@@ -159,7 +162,7 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 		if err := p.start(f); err != nil {
 			return err
 		}
-		defer func() { p.stop(); _ = f.Close() }()
+		defer func() { p.stop(f); _ = f.Close() }()
 	}
 	app, err := server.New(ctx, cfg, server.Options{})
 	if err != nil {
