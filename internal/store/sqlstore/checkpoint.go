@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,8 +27,11 @@ import (
 type checkpointer struct {
 	conn *sql.DB // a connection of its own: PASSIVE checkpoints only
 	log  *slog.Logger
-	// shmPath is the WAL-index, whose header says how many frames the WAL holds.
+	// shmPath is the WAL-index, whose header says how many frames the WAL holds; shm is it
+	// opened (shmFile).
 	shmPath string
+	shmMu   sync.Mutex
+	shm     *os.File
 	// frames is how many uncopied frames start a checkpoint.
 	frames int
 
@@ -82,16 +86,30 @@ func newCheckpointer(path string, frames int, busy string, log *slog.Logger) (*c
 // into the database (nBackfill, offset 96). SQLite updates the header under locks this does
 // not take, so a read may be stale: it only decides when to checkpoint.
 func (c *checkpointer) walFrames() (frames, copied int, err error) {
-	f, err := os.Open(c.shmPath)
+	f, err := c.shmFile()
 	if err != nil {
-		return 0, 0, fmt.Errorf("read the WAL index: %w", err)
+		return 0, 0, err
 	}
-	defer f.Close()
 	var hdr [100]byte
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		return 0, 0, fmt.Errorf("read the WAL index: %w", err)
 	}
 	return int(binary.NativeEndian.Uint32(hdr[16:])), int(binary.NativeEndian.Uint32(hdr[96:])), nil
+}
+
+// shmFile opens the WAL-index once: the committer reads its header after every commit. The
+// file lives as long as the store's connections, which keep it open too.
+func (c *checkpointer) shmFile() (*os.File, error) {
+	c.shmMu.Lock()
+	defer c.shmMu.Unlock()
+	if c.shm == nil {
+		f, err := os.Open(c.shmPath)
+		if err != nil {
+			return nil, fmt.Errorf("read the WAL index: %w", err)
+		}
+		c.shm = f
+	}
+	return c.shm, nil
 }
 
 // due reports whether a checkpoint should start: frames uncopied and none running.
@@ -192,6 +210,12 @@ func (c *checkpointer) close() error {
 		close(c.stop)
 		<-c.stopped
 	}
+	c.shmMu.Lock()
+	if c.shm != nil {
+		_ = c.shm.Close()
+		c.shm = nil
+	}
+	c.shmMu.Unlock()
 	if err := c.conn.Close(); err != nil {
 		return fmt.Errorf("close the checkpoint connection: %w", err)
 	}
