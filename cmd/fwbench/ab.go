@@ -39,8 +39,7 @@ func ab(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client := loadClient(*concurrency)
-	dir, err := os.MkdirTemp("", "fwbench-")
+	client, dir, err := workspace(*concurrency)
 	if err != nil {
 		return err
 	}

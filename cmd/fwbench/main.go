@@ -236,6 +236,16 @@ func loadClient(concurrency int) *http.Client {
 	return &http.Client{Transport: transport, Timeout: 30 * time.Second}
 }
 
+// workspace is what every throughput command starts with: the load client and a temporary
+// directory for the servers' data directories, which the caller removes.
+func workspace(concurrency int) (*http.Client, string, error) {
+	dir, err := os.MkdirTemp("", "fwbench-")
+	if err != nil {
+		return nil, "", err
+	}
+	return loadClient(concurrency), dir, nil
+}
+
 type child struct {
 	cmd *exec.Cmd
 	url string
@@ -524,9 +534,7 @@ func p1(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client := loadClient(*concurrency)
-
-	dir, err := os.MkdirTemp("", "fwbench-")
+	client, dir, err := workspace(*concurrency)
 	if err != nil {
 		return err
 	}
@@ -684,8 +692,7 @@ func p1Hosts(ctx context.Context, args []string) error {
 		forge.GitHub: "github/push.json", forge.GitLab: "gitlab/push.json", forge.BitbucketDC: "bitbucket-dc/go-scm/repo.refs_changed.json",
 		forge.AzureDevOps: "azure-devops/git.push.json", forge.Gitea: "gitea/push.json",
 	}
-	client := loadClient(*concurrency)
-	dir, err := os.MkdirTemp("", "fwbench-")
+	client, dir, err := workspace(*concurrency)
 	if err != nil {
 		return err
 	}
