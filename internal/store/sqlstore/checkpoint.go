@@ -112,13 +112,15 @@ func (c *checkpointer) shmFile() (*os.File, error) {
 	return c.shm, nil
 }
 
-// due reports whether a checkpoint should start: frames uncopied and none running.
+// due reports whether a checkpoint should start: frames uncopied and none running. When the
+// WAL-index cannot be read, the writer's own checkpoints (at four times the threshold) are
+// left to keep the WAL bounded, rather than checkpointing after every commit.
 func (c *checkpointer) due() bool {
 	if c.running.Load() || c.caughtUp.Load() {
 		return false
 	}
 	frames, copied, err := c.walFrames()
-	return err != nil || frames-copied >= c.frames
+	return err == nil && frames-copied >= c.frames
 }
 
 // poke starts a checkpoint in the background when one is due. The committer calls it after
@@ -166,9 +168,13 @@ func (c *checkpointer) checkpoint() {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	for range maxCheckpointPasses {
-		frames, copied, err := walCheckpoint(ctx, c.conn)
+		busy, frames, copied, err := walCheckpoint(ctx, c.conn)
 		if err != nil {
 			c.log.Warn("checkpoint the SQLite WAL", "err", err)
+			return
+		}
+		if busy {
+			// The writer is checkpointing itself (the checkpointer fell far behind).
 			return
 		}
 		c.passes.Add(1)
@@ -197,7 +203,7 @@ func (c *checkpointer) catchUp(ctx context.Context, writer *sql.DB) {
 		return
 	}
 	c.caughtUp.Store(false)
-	if _, _, err := walCheckpoint(ctx, writer); err != nil {
+	if _, _, _, err := walCheckpoint(ctx, writer); err != nil {
 		c.log.Warn("checkpoint the SQLite WAL", "err", err)
 		return
 	}
@@ -224,13 +230,13 @@ func (c *checkpointer) close() error {
 
 // walCheckpoint runs a PASSIVE checkpoint on a connection of db: it copies every frame no
 // reader still needs, without waiting for any lock. It returns the WAL's frames and how
-// many of them the database now holds.
-func walCheckpoint(ctx context.Context, db *sql.DB) (frames, copied int, err error) {
-	var busy int
-	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-		return 0, 0, fmt.Errorf("checkpoint the WAL: %w", err)
+// many of them the database now holds, or busy when another connection was checkpointing.
+func walCheckpoint(ctx context.Context, db *sql.DB) (busy bool, frames, copied int, err error) {
+	var b int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&b, &frames, &copied); err != nil {
+		return false, 0, 0, fmt.Errorf("checkpoint the WAL: %w", err)
 	}
-	return frames, copied, nil
+	return b != 0, frames, copied, nil
 }
 
 // CheckpointStats reports, on SQLite, how many checkpoints (passes of one) ran and how many
