@@ -151,7 +151,9 @@ func (c *checkpointer) run() {
 		case <-c.stop:
 			return
 		case <-tick.C:
-			if !c.due() {
+			// A turn the committer did not take within a tick (no delivery came) is taken
+			// here: otherwise no checkpoint would start again until one came.
+			if !c.caughtUp.CompareAndSwap(true, false) && !c.due() {
 				continue
 			}
 		case <-c.kick:
@@ -199,10 +201,9 @@ func (c *checkpointer) checkpoint() {
 // committed since the checkpointer caught up, so that the next transaction starts the WAL
 // over. It runs only after the checkpointer has caught up.
 func (c *checkpointer) catchUp(ctx context.Context, writer *sql.DB) {
-	if !c.caughtUp.Load() {
+	if !c.caughtUp.CompareAndSwap(true, false) {
 		return
 	}
-	c.caughtUp.Store(false)
 	if _, _, _, err := walCheckpoint(ctx, writer); err != nil {
 		c.log.Warn("checkpoint the SQLite WAL", "err", err)
 		return

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/forgeway/forgeway/internal/store"
 )
@@ -177,4 +178,57 @@ func TestCheckpointsBesideGroupCommits(t *testing.T) {
 		t.Errorf("integrity_check: %q (%v)", check, err)
 	}
 	t.Logf("%d checkpoint passes, %d WAL restarts, at most %d frames", passes, restarts.Load(), maxFrames.Load())
+}
+
+// Writes that are not deliveries (jobs, events, the API) are checkpointed too, by the
+// checkpointer's own look once a second, and it takes the committer's turn to catch up when
+// no delivery comes to take it.
+func TestCheckpointsWithoutDeliveries(t *testing.T) {
+	db := openWithCheckpointFrames(t, 64)
+	ctx := t.Context()
+	if _, err := db.writer.ExecContext(ctx, "CREATE TABLE filler (b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	write := func(n int) {
+		for range n {
+			b := make([]byte, 0, 3000)
+			for len(b) < 3000 {
+				b = append(b, rand.Text()...)
+			}
+			if _, err := db.writer.ExecContext(ctx, "INSERT INTO filler (b) VALUES (?)", b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// waitPasses waits for a checkpoint pass beyond after, with the WAL fully copied.
+	waitPasses := func(after int64) int64 {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			passes, uncopied := db.CheckpointStats()
+			if passes > after && uncopied == 0 {
+				return passes
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		passes, uncopied := db.CheckpointStats()
+		t.Fatalf("after 5 s: %d checkpoint passes (had %d), %d frames uncopied", passes, after, uncopied)
+		return 0
+	}
+	write(40) // ~2.5 frames each: past the threshold, short of the writer's own (4x)
+	first := waitPasses(0)
+	before, _, err := db.ckpt.walFrames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(40)
+	waitPasses(first)
+	write(1)
+	after, _, err := db.ckpt.walFrames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after >= before {
+		t.Errorf("the WAL did not start over: %d frames after, %d before", after, before)
+	}
 }
