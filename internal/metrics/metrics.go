@@ -56,11 +56,10 @@ func New(jobStats func(ctx context.Context) (store.JobStats, error), budgets fun
 // is idle between deliveries, a mean near the batch bound says it is the bottleneck). stats is
 // read at scrape time.
 func (m *Metrics) WatchGroupCommits(stats func() (batches, deliveries int64)) {
-	m.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "forgeway_store_group_commits_total", Help: "Transactions the store's group committer ran for inbound deliveries."},
-			func() float64 { b, _ := stats(); return float64(b) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "forgeway_store_group_committed_deliveries_total", Help: "Deliveries the group committer's transactions carried."},
-			func() float64 { _, d := stats(); return float64(d) }))
+	m.reg.MustRegister(statsPair{stats: stats,
+		first:  counter("forgeway_store_group_commits_total", "Transactions the store's group committer ran for inbound deliveries."),
+		second: counter("forgeway_store_group_committed_deliveries_total", "Deliveries the group committer's transactions carried."),
+	})
 }
 
 // WatchCheckpoints exports the SQLite store's checkpoints, which copy its write-ahead log into
@@ -68,11 +67,41 @@ func (m *Metrics) WatchGroupCommits(stats func() (batches, deliveries int64)) {
 // copied. Frames that keep growing mean a reader holds an old snapshot and the WAL cannot
 // start over. stats is read at scrape time.
 func (m *Metrics) WatchCheckpoints(stats func() (passes, uncopied int64)) {
-	m.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "forgeway_sqlite_checkpoints_total", Help: "Checkpoints of the SQLite write-ahead log."},
-			func() float64 { p, _ := stats(); return float64(p) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "forgeway_sqlite_wal_uncopied_frames", Help: "Pages in the SQLite write-ahead log not yet copied into the database file."},
-			func() float64 { _, u := stats(); return float64(u) }))
+	m.reg.MustRegister(statsPair{stats: stats,
+		first:  counter("forgeway_sqlite_checkpoints_total", "Checkpoints of the SQLite write-ahead log."),
+		second: gauge("forgeway_sqlite_wal_uncopied_frames", "Pages in the SQLite write-ahead log not yet copied into the database file."),
+	})
+}
+
+// statsPair exports two numbers a store reports together, asking for them once a scrape.
+type statsPair struct {
+	stats         func() (int64, int64)
+	first, second valueDesc
+}
+
+// valueDesc is a metric without labels and its type.
+type valueDesc struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+}
+
+func counter(name, help string) valueDesc {
+	return valueDesc{prometheus.NewDesc(name, help, nil, nil), prometheus.CounterValue}
+}
+
+func gauge(name, help string) valueDesc {
+	return valueDesc{prometheus.NewDesc(name, help, nil, nil), prometheus.GaugeValue}
+}
+
+func (p statsPair) Describe(ch chan<- *prometheus.Desc) {
+	ch <- p.first.desc
+	ch <- p.second.desc
+}
+
+func (p statsPair) Collect(ch chan<- prometheus.Metric) {
+	a, b := p.stats()
+	ch <- prometheus.MustNewConstMetric(p.first.desc, p.first.typ, float64(a))
+	ch <- prometheus.MustNewConstMetric(p.second.desc, p.second.typ, float64(b))
 }
 
 // Handler serves /metrics.
