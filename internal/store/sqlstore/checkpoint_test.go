@@ -86,8 +86,10 @@ func TestCheckpointerCatchesUpAndTheWALStartsOver(t *testing.T) {
 	if restarted >= frames/4 {
 		t.Errorf("WAL holds %d frames after one more delivery (had %d): it did not start over", restarted, frames)
 	}
-	if passes, uncopied := db.CheckpointStats(); passes != 2 || uncopied != int64(restarted) {
-		t.Errorf("CheckpointStats = %d passes, %d uncopied; want 2 and %d", passes, uncopied, restarted)
+	// Two passes: the checkpointer's and the committer's catch-up. (A third when the
+	// once-a-second look fell between them and took the turn first.)
+	if passes, uncopied := db.CheckpointStats(); passes < 2 || passes > 3 || uncopied != int64(restarted) {
+		t.Errorf("CheckpointStats = %d passes, %d uncopied; want 2 (or 3) and %d", passes, uncopied, restarted)
 	}
 	var n int
 	if err := db.reader.QueryRowContext(t.Context(), "SELECT count(*) FROM deliveries").Scan(&n); err != nil || n != 201 {
