@@ -77,7 +77,7 @@ func ab(ctx context.Context, args []string) error {
 	for i, c := range children[1:] {
 		batches[i+1], _ = serverStats(ctx, client, c.url)
 	}
-	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | ratio round by round |\n| --- | ---: | ---: | ---: | ---: | --- |\n")
+	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | the machine in its rounds | ratio round by round |\n| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for i, c := range children {
 		cpu := perDelivery(c.stop(), loads[i].counter.Load())
 		rounds := ""
@@ -88,7 +88,8 @@ func ab(ctx context.Context, args []string) error {
 		if i > 0 {
 			batch = fmt.Sprintf("%.1f", batches[i])
 		}
-		fmt.Printf("| %s | %.0f | %.3f | %s | %s |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batch, rounds)
+		fmt.Printf("| %s | %.0f | %.3f | %s | %s | %s |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batch,
+			m[i].machine.describe(m[i].accepted+m[i].failed), rounds)
 	}
 	children = nil // each stopped above: nothing left for the deferred stop
 	return nil

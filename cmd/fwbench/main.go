@@ -405,6 +405,7 @@ type measured struct {
 	accepted, failed int64
 	elapsed          time.Duration
 	clientCPU        time.Duration // the load generator's CPU while it drove this server
+	machine          cpuTimes      // the whole machine's CPU while this server was driven
 	rounds           []float64     // accepted per second, round by round
 }
 
@@ -419,10 +420,11 @@ func interleave(ctx context.Context, concurrency int, d time.Duration, rounds in
 	slice := d / time.Duration(max(rounds, 1))
 	for range max(rounds, 1) {
 		for i, l := range loads {
-			before := selfCPU()
+			before, machine := selfCPU(), readCPUTimes()
 			ok, failed, elapsed := l.throughput(ctx, concurrency, slice)
 			m := &out[i]
 			m.clientCPU += selfCPU() - before
+			m.machine = m.machine.add(readCPUTimes().sub(machine))
 			m.accepted += ok
 			m.failed += failed
 			m.elapsed += elapsed
@@ -629,6 +631,8 @@ func p1(ctx context.Context, args []string) error {
 	}
 	clientPer := perDelivery(pair.base.clientCPU, pair.base.accepted+pair.base.failed)
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
+	fmt.Printf("the machine during the baseline's rounds: %s\n", pair.base.machine.describe(pair.base.accepted+pair.base.failed))
+	fmt.Printf("the machine during the ingest-only server's rounds: %s\n", pair.forgeway.machine.describe(pair.forgeway.accepted+pair.forgeway.failed))
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
 	return nil
 }
