@@ -4,7 +4,9 @@
 // drives both with the same signed 7 KB GitHub push deliveries from many concurrent clients.
 // It reports accepted deliveries per second for both and their ratio, and the
 // acknowledgement latency (p50/p99) at a fixed arrival rate (open loop: latency is measured
-// from each request's scheduled time, so a stalled server cannot hide its queue).
+// from each request's scheduled time, so a stalled server cannot hide its queue). On Linux it
+// also reports, from /proc/stat, how busy the machine was during each server's rounds and
+// its CPU per delivery, the kernel's work for the servers included (procstat.go).
 //
 // Usage:
 //
