@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/forgeway/forgeway/internal/forge/azuredevops"
@@ -23,11 +24,19 @@ var hosts = map[string]func(t testing.TB) forgetest.Host{
 	"gitlab":       gitlabfake.Conformance,
 }
 
-// TestConformance runs the same scenarios against every host's fake, on every engine.
+// TestConformance runs the same scenarios against every host's fake, on every engine. The
+// runs go side by side, each with its own fake and its own servers: most of a run is spent
+// waiting (for Retry-After, backoffs, discovery), not computing, so they are started
+// together rather than marked parallel, which go test would let only GOMAXPROCS (two, here)
+// at a time.
 func TestConformance(t *testing.T) {
+	var wg sync.WaitGroup
 	for name, newHost := range hosts {
-		t.Run(name, func(t *testing.T) {
-			eachEngine(t, func(t *testing.T, e engine) { conformance.Run(t, e.dsn, newHost) })
-		})
+		for _, e := range engines(t) {
+			wg.Go(func() {
+				t.Run(name+"/"+e.name, func(t *testing.T) { conformance.Run(t, e.dsn, newHost) })
+			})
+		}
 	}
+	wg.Wait()
 }
