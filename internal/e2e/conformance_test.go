@@ -30,13 +30,19 @@ var hosts = map[string]func(t testing.TB) forgetest.Host{
 // together rather than marked parallel, which go test would let only GOMAXPROCS (two, here)
 // at a time.
 func TestConformance(t *testing.T) {
-	var wg sync.WaitGroup
+	var hostRuns sync.WaitGroup
 	for name, newHost := range hosts {
-		for _, e := range engines(t) {
-			wg.Go(func() {
-				t.Run(name+"/"+e.name, func(t *testing.T) { conformance.Run(t, e.dsn, newHost) })
+		hostRuns.Go(func() {
+			t.Run(name, func(t *testing.T) {
+				var engineRuns sync.WaitGroup
+				for _, e := range engines(t) {
+					engineRuns.Go(func() {
+						t.Run(e.name, func(t *testing.T) { conformance.Run(t, e.dsn, newHost) })
+					})
+				}
+				engineRuns.Wait()
 			})
-		}
+		})
 	}
-	wg.Wait()
+	hostRuns.Wait()
 }
