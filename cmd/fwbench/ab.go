@@ -35,11 +35,7 @@ func ab(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	body, err := readPayload(*payload)
-	if err != nil {
-		return err
-	}
-	client, dir, err := workspace(*concurrency)
+	body, client, dir, err := payloadWorkspace(*payload, *concurrency)
 	if err != nil {
 		return err
 	}

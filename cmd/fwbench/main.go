@@ -248,6 +248,17 @@ func workspace(concurrency int) (*http.Client, string, error) {
 	return loadClient(concurrency), dir, nil
 }
 
+// payloadWorkspace is workspace for the commands that send one payload (p1, ab): the
+// delivery body readPayload gives for path, the load client and the temporary directory.
+func payloadWorkspace(path string, concurrency int) ([]byte, *http.Client, string, error) {
+	body, err := readPayload(path)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	client, dir, err := workspace(concurrency)
+	return body, client, dir, err
+}
+
 type child struct {
 	cmd *exec.Cmd
 	url string
@@ -534,11 +545,7 @@ func p1(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	body, err := readPayload(*payload)
-	if err != nil {
-		return err
-	}
-	client, dir, err := workspace(*concurrency)
+	body, client, dir, err := payloadWorkspace(*payload, *concurrency)
 	if err != nil {
 		return err
 	}
