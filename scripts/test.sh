@@ -54,4 +54,5 @@ for pkg in $(grep -rl --include='*_test.go' '^func FuzzVerify' internal | xargs 
 done
 fuzz FuzzMembers ./internal/jsontop
 fuzz FuzzValid ./internal/jsontop
+fuzz FuzzShape ./internal/jsontop
 fuzz FuzzHeadersJSON ./internal/store/sqlstore

@@ -40,7 +40,7 @@ const (
 // repository, a pull request id), gives an error wrapping forge.ErrMalformed; an event sent
 // without its resource (the subscription's "Resource details to send" is not "All") is
 // ignored with that reason. Errors of state are returned as they are, for a retry.
-func (*Webhooks) Normalize(ctx context.Context, d forge.Delivery, state forge.State) (forge.Result, error) {
+func (w *Webhooks) Normalize(ctx context.Context, d forge.Delivery, state forge.State) (forge.Result, error) {
 	body := bytes.TrimPrefix(d.Body, []byte("\xef\xbb\xbf"))
 	env, err := readEnvelope(body)
 	if err != nil {
@@ -50,7 +50,7 @@ func (*Webhooks) Normalize(ctx context.Context, d forge.Delivery, state forge.St
 		return forge.Result{}, fmt.Errorf("normalize Azure DevOps delivery: the body has no eventType: %w", forge.ErrMalformed)
 	}
 	var n notification
-	if err := json.Unmarshal(body, &n); err != nil {
+	if err := w.payloads.Unmarshal(body, &n); err != nil {
 		return forge.Result{}, fmt.Errorf("normalize Azure DevOps %.60q delivery: %w: %s", env.EventType, forge.ErrMalformed, err)
 	}
 	if env.test() {
@@ -69,9 +69,9 @@ func (*Webhooks) Normalize(ctx context.Context, d forge.Delivery, state forge.St
 	}
 	var res forge.Result
 	if n.EventType == EventPush {
-		res, err = mapPush(n)
+		res, err = w.mapPush(n)
 	} else {
-		res, err = mapPullRequest(ctx, n, state)
+		res, err = w.mapPullRequest(ctx, n, state)
 	}
 	if err != nil {
 		return forge.Result{}, fmt.Errorf("normalize Azure DevOps %s delivery: %w", n.EventType, err)
@@ -128,9 +128,9 @@ func shaOrZero(sha string) string {
 	return sha
 }
 
-func mapPush(n notification) (forge.Result, error) {
+func (w *Webhooks) mapPush(n notification) (forge.Result, error) {
 	var p pushResource
-	if err := json.Unmarshal(n.Resource, &p); err != nil {
+	if err := w.payloads.Unmarshal(n.Resource, &p); err != nil {
 		return forge.Result{}, malformed("push resource: %s", err)
 	}
 	if len(p.RefUpdates) == 0 {
@@ -214,9 +214,9 @@ func refEvent(typ, ref, rt, sha string, at time.Time, repo *forge.EventRepositor
 		Data: forge.RefData{Ref: ref, RefType: rt, SHA: sha}}
 }
 
-func mapPullRequest(ctx context.Context, n notification, state forge.State) (forge.Result, error) {
+func (w *Webhooks) mapPullRequest(ctx context.Context, n notification, state forge.State) (forge.Result, error) {
 	var p pullRequest
-	if err := json.Unmarshal(n.Resource, &p); err != nil {
+	if err := w.payloads.Unmarshal(n.Resource, &p); err != nil {
 		return forge.Result{}, malformed("pull request resource: %s", err)
 	}
 	if p.PullRequestID <= 0 {

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
@@ -46,14 +47,20 @@ const maxBodyBytes = 25 << 20
 // (the "Test" button of the subscription dialog).
 const zeroGUID = "00000000-0000-0000-0000-000000000000"
 
-// Webhooks is Azure DevOps' implementation of forge.Webhooks. It is stateless and safe for
-// concurrent use.
-type Webhooks struct{}
+// Webhooks is Azure DevOps' implementation of forge.Webhooks. It is safe for concurrent use:
+// what it holds is made by New and never changes.
+type Webhooks struct {
+	// payloads are what Normalize decodes of a notification and of its resources: the
+	// members its mappings read.
+	payloads jsontop.Shapes
+}
 
 var _ forge.Webhooks = (*Webhooks)(nil)
 
 // New returns Azure DevOps' delivery handler.
-func New() *Webhooks { return &Webhooks{} }
+func New() *Webhooks {
+	return &Webhooks{payloads: jsontop.ShapesOf(reflect.TypeFor[notification](), reflect.TypeFor[pushResource](), reflect.TypeFor[pullRequest]())}
+}
 
 // MaxBodyBytes returns 25 MiB.
 func (*Webhooks) MaxBodyBytes() int64 { return maxBodyBytes }

@@ -2,7 +2,6 @@ package bbwebhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -31,7 +30,7 @@ func (w *Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State)
 		return forge.Result{Ignored: fmt.Sprintf("Bitbucket event %.60q has no mapping", event)}, nil
 	}
 	var p payload
-	if err := json.Unmarshal(d.Body, &p); err != nil {
+	if err := w.payload.Unmarshal(d.Body, &p); err != nil {
 		return forge.Result{}, fmt.Errorf("normalize Bitbucket %s delivery: %w: %s", event, forge.ErrMalformed, err)
 	}
 	res, err := mapper(event, &p, d.ReceivedAt)

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
@@ -40,14 +41,17 @@ const maxBodyBytes = 10 << 20
 
 const signaturePrefix = "sha256="
 
-// Webhooks is Bitbucket Data Center's implementation of forge.Webhooks. It is stateless and
-// safe for concurrent use.
-type Webhooks struct{}
+// Webhooks is Bitbucket Data Center's implementation of forge.Webhooks. It is safe for
+// concurrent use: what it holds is made by New and never changes.
+type Webhooks struct {
+	// payload is what Normalize decodes of a payload: the members its mappings read.
+	payload *jsontop.Shape
+}
 
 var _ forge.Webhooks = (*Webhooks)(nil)
 
 // New returns Bitbucket Data Center's delivery handler.
-func New() *Webhooks { return &Webhooks{} }
+func New() *Webhooks { return &Webhooks{payload: jsontop.ShapeOf(reflect.TypeFor[payload]())} }
 
 // MaxBodyBytes returns 10 MiB: Bitbucket documents no cap, and its largest payloads (a push
 // of many refs) stay far below it.

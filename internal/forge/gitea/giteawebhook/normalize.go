@@ -2,7 +2,6 @@ package giteawebhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -20,7 +19,7 @@ import (
 // mapped event missing what defines it (a push without ref, a pull_request without its
 // object), gives an error wrapping forge.ErrMalformed. Gitea says everything needed, so state
 // is not consulted.
-func (*Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (forge.Result, error) {
+func (w *Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (forge.Result, error) {
 	event := eventOf(d.Header)
 	if event == "" {
 		return forge.Result{}, fmt.Errorf("normalize Gitea delivery: headers %s and %s are both missing: %w", HeaderEvent, HeaderForgejoEvent, forge.ErrMalformed)
@@ -38,7 +37,7 @@ func (*Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (
 		return forge.Result{Ignored: fmt.Sprintf("Gitea event %.60q has no mapping", event)}, nil
 	}
 	var p payload
-	if err := json.Unmarshal(doc, &p); err != nil {
+	if err := w.payload.Unmarshal(doc, &p); err != nil {
 		return forge.Result{}, fmt.Errorf("normalize Gitea %s delivery: %w: %s", event, forge.ErrMalformed, err)
 	}
 	if event == "push" && env.isTestPush() {

@@ -20,6 +20,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
@@ -53,14 +54,17 @@ const maxBodyBytes = 25 << 20
 // derivedIDPrefix marks a delivery id computed from the body because no header carried one.
 const derivedIDPrefix = "body-sha256:"
 
-// Webhooks is Gitea's implementation of forge.Webhooks. It is stateless and safe for
-// concurrent use.
-type Webhooks struct{}
+// Webhooks is Gitea's implementation of forge.Webhooks. It is safe for concurrent use: what
+// it holds is made by New and never changes.
+type Webhooks struct {
+	// payload is what Normalize decodes of a payload: the members its mappings read.
+	payload *jsontop.Shape
+}
 
 var _ forge.Webhooks = (*Webhooks)(nil)
 
 // New returns Gitea's delivery handler.
-func New() *Webhooks { return &Webhooks{} }
+func New() *Webhooks { return &Webhooks{payload: jsontop.ShapeOf(reflect.TypeFor[payload]())} }
 
 // MaxBodyBytes returns 25 MiB, far above any delivery Gitea or Forgejo sends.
 func (*Webhooks) MaxBodyBytes() int64 { return maxBodyBytes }

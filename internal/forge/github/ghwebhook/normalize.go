@@ -15,7 +15,7 @@ import (
 // Result with Ignored set and no error. A body that is not valid JSON, or a mapped event
 // missing what defines it (a push without ref, a pull_request without its object), gives an
 // error wrapping forge.ErrMalformed. GitHub says everything needed, so state is not consulted.
-func (*Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (forge.Result, error) {
+func (w *Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (forge.Result, error) {
 	event := strings.TrimSpace(d.Header.Get(HeaderEvent))
 	if event == "" {
 		return forge.Result{}, fmt.Errorf("normalize GitHub delivery: header %s is missing: %w", HeaderEvent, forge.ErrMalformed)
@@ -33,7 +33,8 @@ func (*Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (
 		return forge.Result{Ignored: fmt.Sprintf("GitHub event %.60q has no mapping", event)}, nil
 	}
 	var p payload
-	if err := json.Unmarshal(doc, &p); err != nil {
+	// Only the members the mappings read are decoded (a push's repository alone has ~90).
+	if err := w.payload.Unmarshal(doc, &p); err != nil {
 		return forge.Result{}, fmt.Errorf("normalize GitHub %s delivery: %w: %s", event, forge.ErrMalformed, err)
 	}
 	res, err := mapper(&p)

@@ -1,13 +1,16 @@
 package ghwebhook
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/corpus"
 )
 
 // Payloads for what the corpus does not show: a branch push with commits, merges, drafts,
@@ -305,4 +308,51 @@ func TestNormalizeMalformed(t *testing.T) {
 			t.Errorf("Normalize without %s: err = %v, want ErrMalformed naming the header", HeaderEvent, err)
 		}
 	})
+}
+
+// TestNormalizeDecodesAsEncodingJSON checks that decoding only the members the mappings read
+// changes nothing: every corpus payload and every payload above normalizes as it does when
+// encoding/json decodes the whole document (a Webhooks without its shape).
+func TestNormalizeDecodesAsEncodingJSON(t *testing.T) {
+	docs := map[string][]byte{}
+	for name, body := range corpus.Files(t, "github") {
+		docs[eventOf(name)+"|"+name] = body
+	}
+	for _, action := range []string{"opened", "closed", "synchronize"} {
+		docs["pull_request|"+action] = []byte(prPayload(action, action == "closed", false))
+	}
+	docs["push|branch"] = []byte(branchPush)
+	pruned, whole := New(), &Webhooks{}
+	for key, body := range docs {
+		event, _, _ := strings.Cut(key, "|")
+		d := delivery(event, "d", "", body, false)
+		got, err := pruned.Normalize(t.Context(), d, noState{t})
+		want, wantErr := whole.Normalize(t.Context(), d, noState{t})
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Errorf("%s: error %v, encoding/json %v", key, err, wantErr)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: (-encoding/json +pruned):\n%s", key, diff)
+		}
+	}
+}
+
+// BenchmarkNormalizePush normalizes the corpus's 7 KB push, decoding only what the mapping
+// reads ("pruned") and, as before, the whole document ("encoding-json").
+func BenchmarkNormalizePush(b *testing.B) {
+	body := corpus.Files(b, "github")["push.json"]
+	d := delivery("push", "d", "", body, false)
+	for _, bc := range []struct {
+		name string
+		w    *Webhooks
+	}{{"pruned", New()}, {"encoding-json", &Webhooks{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := bc.w.Normalize(context.Background(), d, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"reflect"
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
 // Delivery headers GitHub sends.
@@ -39,14 +41,17 @@ const maxBodyBytes = 25 << 20
 
 const signaturePrefix = "sha256="
 
-// Webhooks is GitHub's implementation of forge.Webhooks. It is stateless and safe for
-// concurrent use.
-type Webhooks struct{}
+// Webhooks is GitHub's implementation of forge.Webhooks. It is safe for concurrent use: what
+// it holds is made by New and never changes.
+type Webhooks struct {
+	// payload is what Normalize decodes of a payload: the members its mappings read.
+	payload *jsontop.Shape
+}
 
 var _ forge.Webhooks = (*Webhooks)(nil)
 
 // New returns GitHub's delivery handler.
-func New() *Webhooks { return &Webhooks{} }
+func New() *Webhooks { return &Webhooks{payload: jsontop.ShapeOf(reflect.TypeFor[payload]())} }
 
 // MaxBodyBytes returns 25 MiB, the largest payload GitHub delivers.
 func (*Webhooks) MaxBodyBytes() int64 { return maxBodyBytes }

@@ -2,7 +2,6 @@ package glwebhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,7 +27,7 @@ import (
 // JSON, or a mapped event missing what defines it (a push without ref, a merge request
 // without object_attributes, a project event without project_id), gives an error wrapping
 // forge.ErrMalformed. GitLab says everything needed, so state is not consulted.
-func (*Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (forge.Result, error) {
+func (w *Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (forge.Result, error) {
 	event := strings.TrimSpace(d.Header.Get(HeaderEvent))
 	if event == "" {
 		return forge.Result{}, fmt.Errorf("normalize GitLab delivery: header %s is missing: %w", HeaderEvent, forge.ErrMalformed)
@@ -41,11 +40,11 @@ func (*Webhooks) Normalize(_ context.Context, d forge.Delivery, _ forge.State) (
 	var res forge.Result
 	switch kind {
 	case "push", "tag_push":
-		res, err = mapPush(d.Body)
+		res, err = w.mapPush(d.Body)
 	case "merge_request":
-		res, err = mapMergeRequest(d.Body)
+		res, err = w.mapMergeRequest(d.Body)
 	case "project_create", "project_destroy", "project_rename", "project_transfer", "project_update":
-		res, err = mapProjectEvent(kind, d.Body)
+		res, err = w.mapProjectEvent(kind, d.Body)
 	case "repository_update":
 		return forge.Result{Ignored: "GitLab repository_update repeats the push and tag_push events sent with it, which give the push events"}, nil
 	case "":
@@ -63,8 +62,9 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", forge.ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
+// decode decodes a payload into v, a pointer to one of the payload types New gave a shape.
+func (w *Webhooks) decode(body []byte, v any) error {
+	if err := w.payloads.Unmarshal(body, v); err != nil {
 		return malformed("%s", err)
 	}
 	return nil
@@ -89,9 +89,9 @@ func shaOrZero(s string) string {
 
 // mapPush maps push and tag push events. GitLab gives no time for the push itself (commit
 // timestamps are when they were written), so the event's time is when it was received.
-func mapPush(body []byte) (forge.Result, error) {
+func (w *Webhooks) mapPush(body []byte) (forge.Result, error) {
 	var p pushPayload
-	if err := decode(body, &p); err != nil {
+	if err := w.decode(body, &p); err != nil {
 		return forge.Result{}, err
 	}
 	if p.Ref == "" {
@@ -157,9 +157,9 @@ var mergeRequestTypes = map[string]string{
 	"reopen": "reopened",
 }
 
-func mapMergeRequest(body []byte) (forge.Result, error) {
+func (w *Webhooks) mapMergeRequest(body []byte) (forge.Result, error) {
 	var p mergeRequestPayload
-	if err := decode(body, &p); err != nil {
+	if err := w.decode(body, &p); err != nil {
 		return forge.Result{}, err
 	}
 	a := p.ObjectAttributes
@@ -244,9 +244,9 @@ var projectEventTypes = map[string]string{
 // the project's URLs and default branch, so the sender is empty and the catalog entry
 // carries only what is said; the next discovery completes it. The time is created_at for a
 // creation and updated_at for a change; a deletion has no time of its own.
-func mapProjectEvent(kind string, body []byte) (forge.Result, error) {
+func (w *Webhooks) mapProjectEvent(kind string, body []byte) (forge.Result, error) {
 	var p projectEventPayload
-	if err := decode(body, &p); err != nil {
+	if err := w.decode(body, &p); err != nil {
 		return forge.Result{}, err
 	}
 	if p.ProjectID == 0 {

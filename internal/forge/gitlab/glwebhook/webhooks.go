@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -69,14 +70,20 @@ const maxBodyBytes = 25 << 20
 // maxIDLength bounds a delivery id taken from a header; GitLab's are 36-character UUIDs.
 const maxIDLength = 200
 
-// Webhooks is GitLab's implementation of forge.Webhooks. It is stateless and safe for
-// concurrent use.
-type Webhooks struct{}
+// Webhooks is GitLab's implementation of forge.Webhooks. It is safe for concurrent use: what
+// it holds is made by New and never changes.
+type Webhooks struct {
+	// payloads are what Normalize decodes of each kind of payload: the members its mappings
+	// read.
+	payloads jsontop.Shapes
+}
 
 var _ forge.Webhooks = (*Webhooks)(nil)
 
 // New returns GitLab's delivery handler.
-func New() *Webhooks { return &Webhooks{} }
+func New() *Webhooks {
+	return &Webhooks{payloads: jsontop.ShapesOf(reflect.TypeFor[pushPayload](), reflect.TypeFor[mergeRequestPayload](), reflect.TypeFor[projectEventPayload]())}
+}
 
 // MaxBodyBytes returns 25 MiB, the largest payload GitLab delivers.
 func (*Webhooks) MaxBodyBytes() int64 { return maxBodyBytes }
