@@ -15,16 +15,18 @@ import (
 // ingest-only server and one ingest-only server from each fwbench binary named on the command
 // line (built from other commits), driven in alternating rounds as p1 drives its pair, so
 // that the machine's drift falls on all of them alike. It is how a change to the ingest path
-// is judged before p1 is run on it.
+// is judged before p1 is run on it. With -processing the servers process what they ingest
+// (8 workers, as p1's first Forgeway row), to judge a change to processing.
 //
 //	go build -o /tmp/fwA ./cmd/fwbench   # at the commit to compare with
-//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-concurrency 64] [-payload FILE] /tmp/fwA
+//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-concurrency 64] [-payload FILE] [-processing] /tmp/fwA
 func ab(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ab", flag.ContinueOnError)
 	duration := fs.Duration("duration", 20*time.Second, "throughput run time of each server")
 	rounds := fs.Int("rounds", 10, "alternating rounds each server's time is split into")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	payload := fs.String("payload", "", "delivery body (default: the corpus push.json, 7 KB)")
+	processing := fs.Bool("processing", false, "servers process what they ingest (8 workers)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +60,11 @@ func ab(ctx context.Context, args []string) error {
 			if sub, err = os.MkdirTemp(dir, "data-"); err != nil {
 				return err
 			}
-			c, err = startExe(ctx, exe, "serve-forgeway-ingest", sub, string(forge.GitHub))
+			serve := "serve-forgeway-ingest"
+			if *processing {
+				serve = "serve-forgeway"
+			}
+			c, err = startExe(ctx, exe, serve, sub, string(forge.GitHub))
 		}
 		if err != nil {
 			return fmt.Errorf("start %s: %w", exe, err)

@@ -129,7 +129,7 @@ func (p *Processor) Process(ctx context.Context, deliveryID string) error {
 // process is Process; onlyNew skips a delivery that is no longer in the received state (a
 // shared job's earlier attempt, or a replay, processed it).
 func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool) error {
-	pd, err := p.prepare(ctx, deliveryID, onlyNew, nil)
+	pd, err := p.prepare(ctx, deliveryID, onlyNew, nil, nil)
 	if err != nil || pd == nil {
 		return err
 	}
@@ -151,9 +151,10 @@ func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool
 // deliveries one by one.
 func (p *Processor) processBatch(ctx context.Context, ids []string) error {
 	heads := map[prKey]string{}
+	ints := map[string]store.Integration{} // a batch's deliveries mostly share one
 	var batch []*prepared
 	for _, id := range ids {
-		pd, err := p.prepare(ctx, id, true, heads)
+		pd, err := p.prepare(ctx, id, true, heads, ints)
 		if errors.Is(err, errPermanent) {
 			continue // recorded as failed by prepare
 		}
@@ -210,9 +211,10 @@ func (pd *prepared) heads() []store.PullRequestHead {
 
 // prepare loads and normalizes a delivery and builds its events; nil (and no error) when
 // onlyNew and the delivery was processed already. heads, when not nil, holds pull request
-// heads set by deliveries prepared before it and not yet written. A delivery that can never
-// be processed is recorded as failed and an errPermanent error returned.
-func (p *Processor) prepare(ctx context.Context, deliveryID string, onlyNew bool, heads map[prKey]string) (*prepared, error) {
+// heads set by deliveries prepared before it and not yet written; ints, when not nil, the
+// integrations loaded for them. A delivery that can never be processed is recorded as failed
+// and an errPermanent error returned.
+func (p *Processor) prepare(ctx context.Context, deliveryID string, onlyNew bool, heads map[prKey]string, ints map[string]store.Integration) (*prepared, error) {
 	d, err := p.st.GetDelivery(ctx, deliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("delivery %s: %w: %w", deliveryID, errPermanent, err)
@@ -223,7 +225,7 @@ func (p *Processor) prepare(ctx context.Context, deliveryID string, onlyNew bool
 	if onlyNew && d.Status != store.DeliveryReceived {
 		return nil, nil
 	}
-	rec, err := p.st.GetIntegration(ctx, d.IntegrationID)
+	rec, err := p.integration(ctx, d.IntegrationID, ints)
 	if errors.Is(err, store.ErrNotFound) {
 		p.fail(ctx, d.ID, errors.New("its integration was deleted"))
 		return nil, fmt.Errorf("delivery %s: integration %s deleted: %w", d.ID, d.IntegrationID, errPermanent)
@@ -274,6 +276,18 @@ func (p *Processor) prepare(ctx context.Context, deliveryID string, onlyNew bool
 		}
 	}
 	return &prepared{d: d, rec: rec, res: res, evs: evs}, nil
+}
+
+// integration loads an integration, or takes it from ints (and keeps it there).
+func (p *Processor) integration(ctx context.Context, id string, ints map[string]store.Integration) (store.Integration, error) {
+	if rec, ok := ints[id]; ok {
+		return rec, nil
+	}
+	rec, err := p.st.GetIntegration(ctx, id)
+	if err == nil && ints != nil {
+		ints[id] = rec
+	}
+	return rec, err
 }
 
 // write commits a prepared delivery's effects, events and outcome in tx.

@@ -49,11 +49,14 @@ const (
 	PullRequestUpdatesAll = "all"
 )
 
-// Driver is the Azure DevOps driver. It is stateless; New returns one.
-type Driver struct{}
+// Driver is the Azure DevOps driver. What it holds is made by New and never changes.
+type Driver struct {
+	// webhooks is made once: its decoders are worked out from the payload types.
+	webhooks *adowebhook.Webhooks
+}
 
 // New returns the Azure DevOps driver.
-func New() forge.Driver { return Driver{} }
+func New() forge.Driver { return Driver{webhooks: adowebhook.New()} }
 
 // Kind is forge.AzureDevOps.
 func (Driver) Kind() forge.Kind { return forge.AzureDevOps }
@@ -228,4 +231,9 @@ func (Driver) Open(_ context.Context, in forge.Integration, env forge.Env) (forg
 }
 
 // Webhooks returns Azure DevOps' delivery side.
-func (Driver) Webhooks() forge.Webhooks { return adowebhook.New() }
+func (d Driver) Webhooks() forge.Webhooks {
+	if d.webhooks == nil { // a Driver not made by New
+		return adowebhook.New()
+	}
+	return d.webhooks
+}

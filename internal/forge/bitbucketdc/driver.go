@@ -26,11 +26,14 @@ import (
 // SecretToken is the key of the integration's HTTP access token.
 const SecretToken = "token"
 
-// Driver is the Bitbucket Data Center driver. It is stateless; New returns one.
-type Driver struct{}
+// Driver is the Bitbucket Data Center driver. What it holds is made by New and never changes.
+type Driver struct {
+	// webhooks is made once: its decoders are worked out from the payload types.
+	webhooks *bbwebhook.Webhooks
+}
 
 // New returns the Bitbucket Data Center driver.
-func New() forge.Driver { return Driver{} }
+func New() forge.Driver { return Driver{webhooks: bbwebhook.New()} }
 
 var _ forge.Driver = Driver{}
 
@@ -134,4 +137,9 @@ func (Driver) Open(_ context.Context, in forge.Integration, env forge.Env) (forg
 }
 
 // Webhooks returns Bitbucket Data Center's delivery side.
-func (Driver) Webhooks() forge.Webhooks { return bbwebhook.New() }
+func (d Driver) Webhooks() forge.Webhooks {
+	if d.webhooks == nil { // a Driver not made by New
+		return bbwebhook.New()
+	}
+	return d.webhooks
+}

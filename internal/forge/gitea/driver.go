@@ -29,13 +29,16 @@ import (
 // SecretToken is the secret key of the access token a Gitea integration authenticates with.
 const SecretToken = "token"
 
-// Driver is the Gitea driver. It is stateless; New returns one.
-type Driver struct{}
+// Driver is the Gitea driver. What it holds is made by New and never changes.
+type Driver struct {
+	// webhooks is made once: its decoders are worked out from the payload types.
+	webhooks *giteawebhook.Webhooks
+}
 
 var _ forge.Driver = Driver{}
 
 // New returns the Gitea (and Forgejo) driver.
-func New() forge.Driver { return Driver{} }
+func New() forge.Driver { return Driver{webhooks: giteawebhook.New()} }
 
 // Kind is forge.Gitea.
 func (Driver) Kind() forge.Kind { return forge.Gitea }
@@ -135,4 +138,9 @@ func (Driver) Open(_ context.Context, in forge.Integration, env forge.Env) (forg
 }
 
 // Webhooks returns Gitea's delivery side.
-func (Driver) Webhooks() forge.Webhooks { return giteawebhook.New() }
+func (d Driver) Webhooks() forge.Webhooks {
+	if d.webhooks == nil { // a Driver not made by New
+		return giteawebhook.New()
+	}
+	return d.webhooks
+}

@@ -47,11 +47,14 @@ const (
 	AuthManifest = "manifest"
 )
 
-// Driver is the GitHub driver. It is stateless; New returns one.
-type Driver struct{}
+// Driver is the GitHub driver. What it holds is made by New and never changes.
+type Driver struct {
+	// webhooks is made once: its decoders are worked out from the payload types.
+	webhooks *ghwebhook.Webhooks
+}
 
 // New returns the GitHub driver.
-func New() forge.Driver { return Driver{} }
+func New() forge.Driver { return Driver{webhooks: ghwebhook.New()} }
 
 // Kind is forge.GitHub.
 func (Driver) Kind() forge.Kind { return forge.GitHub }
@@ -253,7 +256,12 @@ func (Driver) Open(_ context.Context, in forge.Integration, env forge.Env) (forg
 }
 
 // Webhooks returns GitHub's delivery side.
-func (Driver) Webhooks() forge.Webhooks { return ghwebhook.New() }
+func (d Driver) Webhooks() forge.Webhooks {
+	if d.webhooks == nil { // a Driver not made by New
+		return ghwebhook.New()
+	}
+	return d.webhooks
+}
 
 func envDefaults(env forge.Env) forge.Env {
 	if env.HTTP == nil {

@@ -50,11 +50,14 @@ const (
 // minVersion is the oldest GitLab release Forgeway supports.
 const minVersion = "16.8"
 
-// Driver is the GitLab driver. It is stateless; New returns one.
-type Driver struct{}
+// Driver is the GitLab driver. What it holds is made by New and never changes.
+type Driver struct {
+	// webhooks is made once: its decoders are worked out from the payload types.
+	webhooks *glwebhook.Webhooks
+}
 
 // New returns the GitLab driver.
-func New() forge.Driver { return Driver{} }
+func New() forge.Driver { return Driver{webhooks: glwebhook.New()} }
 
 var (
 	_ forge.Driver     = Driver{}
@@ -226,7 +229,12 @@ func (Driver) Open(_ context.Context, in forge.Integration, env forge.Env) (forg
 }
 
 // Webhooks returns GitLab's delivery side.
-func (Driver) Webhooks() forge.Webhooks { return glwebhook.New() }
+func (d Driver) Webhooks() forge.Webhooks {
+	if d.webhooks == nil { // a Driver not made by New
+		return glwebhook.New()
+	}
+	return d.webhooks
+}
 
 func envDefaults(env forge.Env) forge.Env {
 	if env.HTTP == nil {
