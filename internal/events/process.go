@@ -129,7 +129,14 @@ func (p *Processor) Process(ctx context.Context, deliveryID string) error {
 // process is Process; onlyNew skips a delivery that is no longer in the received state (a
 // shared job's earlier attempt, or a replay, processed it).
 func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool) error {
-	pd, err := p.prepare(ctx, deliveryID, onlyNew, nil, nil)
+	d, err := p.st.GetDelivery(ctx, deliveryID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("delivery %s: %w: %w", deliveryID, errPermanent, err)
+	}
+	if err != nil {
+		return fmt.Errorf("load delivery %s: %w", deliveryID, err)
+	}
+	pd, err := p.prepare(ctx, d, onlyNew, nil, nil)
 	if err != nil || pd == nil {
 		return err
 	}
@@ -150,11 +157,20 @@ func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool
 // before anything is written, or rolls the whole batch back: the caller then processes the
 // deliveries one by one.
 func (p *Processor) processBatch(ctx context.Context, ids []string) error {
+	// One read for the batch's deliveries; one that is gone is left to the one-by-one pass,
+	// which records it.
+	ds, err := p.st.GetDeliveries(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("load %d deliveries: %w", len(ids), err)
+	}
+	if len(ds) != len(ids) {
+		return fmt.Errorf("load %d deliveries: %d found", len(ids), len(ds))
+	}
 	heads := map[prKey]string{}
 	ints := map[string]store.Integration{} // a batch's deliveries mostly share one
 	var batch []*prepared
-	for _, id := range ids {
-		pd, err := p.prepare(ctx, id, true, heads, ints)
+	for _, d := range ds {
+		pd, err := p.prepare(ctx, d, true, heads, ints)
 		if errors.Is(err, errPermanent) {
 			continue // recorded as failed by prepare
 		}
@@ -172,7 +188,7 @@ func (p *Processor) processBatch(ctx context.Context, ids []string) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := p.st.Tx(ctx, func(tx store.Tx) error {
+	err = p.st.Tx(ctx, func(tx store.Tx) error {
 		for _, pd := range batch {
 			if err := p.write(ctx, tx, pd); err != nil {
 				return fmt.Errorf("delivery %s: %w", pd.d.ID, err)
@@ -209,19 +225,12 @@ func (pd *prepared) heads() []store.PullRequestHead {
 	return out
 }
 
-// prepare loads and normalizes a delivery and builds its events; nil (and no error) when
+// prepare normalizes a stored delivery and builds its events; nil (and no error) when
 // onlyNew and the delivery was processed already. heads, when not nil, holds pull request
 // heads set by deliveries prepared before it and not yet written; ints, when not nil, the
 // integrations loaded for them. A delivery that can never be processed is recorded as failed
 // and an errPermanent error returned.
-func (p *Processor) prepare(ctx context.Context, deliveryID string, onlyNew bool, heads map[prKey]string, ints map[string]store.Integration) (*prepared, error) {
-	d, err := p.st.GetDelivery(ctx, deliveryID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("delivery %s: %w: %w", deliveryID, errPermanent, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load delivery %s: %w", deliveryID, err)
-	}
+func (p *Processor) prepare(ctx context.Context, d store.Delivery, onlyNew bool, heads map[prKey]string, ints map[string]store.Integration) (*prepared, error) {
 	if onlyNew && d.Status != store.DeliveryReceived {
 		return nil, nil
 	}

@@ -449,6 +449,9 @@ type Tx interface {
 
 	// Deliveries
 	GetDelivery(ctx context.Context, id string) (Delivery, error)
+	// GetDeliveries returns the stored deliveries among ids, in the order of ids; ids with no
+	// delivery are left out.
+	GetDeliveries(ctx context.Context, ids []string) ([]Delivery, error)
 	ListDeliveries(ctx context.Context, f DeliveryFilter) (items []Delivery, next string, err error)
 	// FinishDelivery records the outcome of processing: status, reason or error, event ids.
 	FinishDelivery(ctx context.Context, d *Delivery) error

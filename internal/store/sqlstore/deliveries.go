@@ -532,6 +532,49 @@ func (o ops) GetDelivery(ctx context.Context, id string) (store.Delivery, error)
 	return d, nil
 }
 
+// maxGetDeliveries is the most ids one GetDeliveries statement names: a group commit's worth
+// (the processor reads a batch at once), and few enough distinct statements to keep prepared.
+const maxGetDeliveries = 64
+
+// GetDeliveries returns the deliveries among ids in the order of ids, read maxGetDeliveries
+// at a time.
+func (o ops) GetDeliveries(ctx context.Context, ids []string) ([]store.Delivery, error) {
+	byID := make(map[string]store.Delivery, len(ids))
+	for start := 0; start < len(ids); start += maxGetDeliveries {
+		chunk := ids[start:min(start+maxGetDeliveries, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := o.query(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("get %d deliveries: %w", len(ids), err)
+		}
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("get %d deliveries: %w", len(ids), err)
+			}
+			byID[d.ID] = d
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("get %d deliveries: %w", len(ids), err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("get %d deliveries: %w", len(ids), err)
+		}
+	}
+	out := make([]store.Delivery, 0, len(byID))
+	for _, id := range ids {
+		if d, ok := byID[id]; ok {
+			out = append(out, d)
+			delete(byID, id) // an id named twice is returned once
+		}
+	}
+	return out, nil
+}
+
 // ListDeliveries returns a page of deliveries, newest first, and the cursor of the next
 // page, empty on the last. A cursor not made by this method gives ErrBadCursor. Newest first
 // is id order: an id begins with the millisecond its delivery was received (newIDAt).

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InsertDeliveryConcurrentDuplicates", testInsertDeliveryConcurrentDuplicates},
 		{"InsertDeliveryConcurrentDistinct", testInsertDeliveryConcurrentDistinct},
 		{"DeliveryListAndFinish", testDeliveryList},
+		{"GetDeliveries", testGetDeliveries},
 		{"Events", testEvents},
 		{"EventFilters", testEventFilters},
 		{"PullRequestHeads", testPullRequestHeads},

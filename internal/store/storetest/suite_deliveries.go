@@ -417,3 +417,40 @@ func testEventFilters(t *testing.T, st store.Store) {
 		t.Errorf("limit 5000 gave %d events, want the maximum 1000", len(got))
 	}
 }
+
+// testGetDeliveries checks that GetDeliveries returns the deliveries named, whole and in the
+// order named, leaving out ids with no delivery, across more ids than one statement takes.
+func testGetDeliveries(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	var ids []string
+	for i := range 70 {
+		d := store.Delivery{
+			IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprintf("guid-get-%d", i), Event: "push",
+			Headers: map[string][]string{"X-Github-Event": {"push"}}, Body: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+			ReceivedAt: ts("2026-04-01T12:00:00Z").Add(time.Duration(i) * time.Millisecond),
+		}
+		_, err := st.InsertDelivery(ctx, &d, store.NewJob{Kind: "process-delivery"})
+		ok(t, err, "insert")
+		ids = append(ids, d.ID)
+	}
+	// Newest first, with a missing id and a repeated one among them.
+	ask := slices.Clone(ids)
+	slices.Reverse(ask)
+	ask = slices.Insert(ask, 3, "dlv_missing")
+	ask = append(ask, ask[0])
+	got, err := st.GetDeliveries(ctx, ask)
+	ok(t, err, "get deliveries")
+	if len(got) != len(ids) {
+		t.Fatalf("got %d deliveries, want %d", len(got), len(ids))
+	}
+	for i, d := range got {
+		want, err := st.GetDelivery(ctx, ids[len(ids)-1-i])
+		ok(t, err, "get delivery")
+		if diff := cmp.Diff(want, d); diff != "" {
+			t.Fatalf("delivery %d (-GetDelivery +GetDeliveries):\n%s", i, diff)
+		}
+	}
+	if got, err := st.GetDeliveries(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no ids: %v, %v", got, err)
+	}
+}
