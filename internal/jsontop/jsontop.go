@@ -1,9 +1,10 @@
-// Package jsontop reads the top-level members of a JSON object without decoding the rest:
-// webhook ingest must validate a whole body (a malformed one is refused) but needs only a few
-// of its fields to file it. Members validates the document and picks the members in one pass
-// of a hand-written scanner that accepts exactly what encoding/json.Valid accepts (a fuzz
-// test holds it to that) at several times its speed: on every delivery, validation was the
-// largest cost of ingest after the database.
+// Package jsontop reads JSON documents without decoding what is not needed. Webhook ingest
+// must validate a whole body (a malformed one is refused) but needs only a few of its
+// top-level fields to file it: Members validates the document and picks them in one pass of
+// a hand-written scanner that accepts exactly what encoding/json.Valid accepts (a fuzz test
+// holds it to that) at several times its speed. Processing decodes a payload into the Go
+// type of what its mapping reads: Shape validates the document the same way and hands
+// encoding/json only the members that type names (shape.go).
 package jsontop
 
 import (
