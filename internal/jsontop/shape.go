@@ -230,19 +230,12 @@ func (s *Shape) prune(dst, doc []byte, i, depth int) (out []byte, end int, ok bo
 			} else {
 				i, ok = scanValue(doc, i, depth)
 			}
+			var closed bool
 			if !ok {
 				return dst, 0, false
 			}
-			if i = skipSpace(doc, i); i >= len(doc) {
-				return dst, 0, false
-			}
-			switch doc[i] {
-			case ',':
-				i = skipSpace(doc, i+1)
-			case '}':
-				return append(dst, '}'), i + 1, true
-			default:
-				return dst, 0, false
+			if i, closed, ok = next(doc, i, '}'); !ok || closed {
+				return append(dst, '}'), i, ok
 			}
 		}
 	case s != nil && s.elem != nil && doc[i] == '[':
@@ -257,19 +250,12 @@ func (s *Shape) prune(dst, doc []byte, i, depth int) (out []byte, end int, ok bo
 			if n > 0 {
 				dst = append(dst, ',')
 			}
+			var closed bool
 			if dst, i, ok = s.elem.prune(dst, doc, i, depth); !ok {
 				return dst, 0, false
 			}
-			if i = skipSpace(doc, i); i >= len(doc) {
-				return dst, 0, false
-			}
-			switch doc[i] {
-			case ',':
-				i = skipSpace(doc, i+1)
-			case ']':
-				return append(dst, ']'), i + 1, true
-			default:
-				return dst, 0, false
+			if i, closed, ok = next(doc, i, ']'); !ok || closed {
+				return append(dst, ']'), i, ok
 			}
 		}
 	}
@@ -279,6 +265,20 @@ func (s *Shape) prune(dst, doc []byte, i, depth int) (out []byte, end int, ok bo
 		return dst, 0, false
 	}
 	return append(dst, doc[i:end]...), end, true
+}
+
+// next reads what follows a member or an element ending at doc[i]: a comma and the start of
+// the next one, or closer and the index after it (closed); ok is false for anything else.
+func next(doc []byte, i int, closer byte) (after int, closed, ok bool) {
+	if i = skipSpace(doc, i); i < len(doc) {
+		switch doc[i] {
+		case ',':
+			return skipSpace(doc, i+1), false, true
+		case closer:
+			return i + 1, true, true
+		}
+	}
+	return 0, false, false
 }
 
 // Shapes holds the shapes of the types a decoder decodes documents into. It is made once
