@@ -157,14 +157,11 @@ func (p *Processor) process(ctx context.Context, deliveryID string, onlyNew bool
 // before anything is written, or rolls the whole batch back: the caller then processes the
 // deliveries one by one.
 func (p *Processor) processBatch(ctx context.Context, ids []string) error {
-	// One read for the batch's deliveries; one that is gone is left to the one-by-one pass,
-	// which records it.
+	// One read for the batch's deliveries; one that is gone (pruned) is left out, as there is
+	// nothing to process.
 	ds, err := p.st.GetDeliveries(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("load %d deliveries: %w", len(ids), err)
-	}
-	if len(ds) != len(ids) {
-		return fmt.Errorf("load %d deliveries: %d found", len(ids), len(ds))
 	}
 	heads := map[prKey]string{}
 	ints := map[string]store.Integration{} // a batch's deliveries mostly share one

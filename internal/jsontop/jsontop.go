@@ -344,23 +344,15 @@ func digits(doc []byte, i int) int {
 // skipString returns the index after the string starting at doc[i] (a '"'), in a valid
 // document.
 func skipString(doc []byte, i int) int {
-	j := i + 1
-	for {
-		k := bytes.IndexByte(doc[j:], '"')
-		if k < 0 {
-			return len(doc)
-		}
-		j += k
-		// The quote ends the string unless an odd number of backslashes escapes it.
-		n := 0
-		for b := j - 1; b > i && doc[b] == '\\'; b-- {
-			n++
-		}
-		if n%2 == 0 {
+	for j := i + 1; j < len(doc); j++ {
+		switch doc[j] {
+		case '\\':
+			j++
+		case '"':
 			return j + 1
 		}
-		j++
 	}
+	return len(doc)
 }
 
 // skipValue returns the index after the value starting at doc[i], in a valid document.

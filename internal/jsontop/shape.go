@@ -161,17 +161,26 @@ func (s *Shape) lookup(key []byte) (*Shape, bool) {
 				return m.shape, true
 			}
 		}
-		if len(s.folded) == 0 {
-			return nil, false
+	}
+	// Beyond ASCII, names fold as encoding/json folds them: a key with the Kelvin sign
+	// matches a field "k", and a field named with it matches the key "k".
+	if child, ok := foldMatch(s.folded, key); ok || ascii {
+		return child, ok
+	}
+	for _, list := range s.byLen {
+		if child, ok := foldMatch(list, key); ok {
+			return child, true
 		}
 	}
-	// A name beyond ASCII folds as encoding/json folds it: the Kelvin sign matches "k", and a
-	// field named with it matches "k".
-	for _, list := range append(s.byLen[:], s.folded) {
-		for _, m := range list {
-			if bytes.EqualFold(key, []byte(m.name)) {
-				return m.shape, true
-			}
+	return nil, false
+}
+
+// foldMatch returns the shape of the member of list whose name equals key under Unicode
+// case folding.
+func foldMatch(list []member, key []byte) (*Shape, bool) {
+	for _, m := range list {
+		if bytes.EqualFold(key, []byte(m.name)) {
+			return m.shape, true
 		}
 	}
 	return nil, false

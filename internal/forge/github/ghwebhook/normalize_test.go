@@ -311,13 +311,11 @@ func TestNormalizeMalformed(t *testing.T) {
 }
 
 // TestNormalizeDecodesAsEncodingJSON checks that decoding only the members the mappings read
-// changes nothing: every corpus payload and every payload above normalizes as it does when
+// changes nothing for the payloads above, which the corpus does not show (the corpus itself
+// is compared for every host in forgetest/sample): each normalizes as it does when
 // encoding/json decodes the whole document (a Webhooks without its shape).
 func TestNormalizeDecodesAsEncodingJSON(t *testing.T) {
 	docs := map[string][]byte{}
-	for name, body := range corpus.Files(t, "github") {
-		docs[eventOf(name)+"|"+name] = body
-	}
 	for _, action := range []string{"opened", "closed", "synchronize"} {
 		docs["pull_request|"+action] = []byte(prPayload(action, action == "closed", false))
 	}
