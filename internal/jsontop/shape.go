@@ -113,23 +113,35 @@ func (s *Shape) addFields(t reflect.Type, seen map[reflect.Type]*Shape) {
 	}
 }
 
-// add keeps the member name with shape child. Two fields whose names differ only in case
-// may take different shapes: the member is then kept whole.
+// add keeps the member name with shape child. Fields whose names fold together (differ only
+// in case, or by the Kelvin sign) may read one member with different shapes: such a member
+// is then kept whole.
 func (s *Shape) add(name string, child *Shape) {
-	list := &s.folded
+	key, own := name, &s.folded
 	if isASCII(name) {
-		name = strings.ToLower(name)
-		list = &s.byLen[min(len(name), maxIndexed)]
+		key = strings.ToLower(name)
+		own = &s.byLen[min(len(key), maxIndexed)]
 	}
-	for n, m := range *list {
-		if m.name == name {
-			if m.shape != child {
-				(*list)[n].shape = nil
+	found := false
+	for l := range len(s.byLen) + 1 {
+		list := &s.folded
+		if l < len(s.byLen) {
+			list = &s.byLen[l]
+		}
+		for n := range *list {
+			m := &(*list)[n]
+			if !strings.EqualFold(m.name, key) {
+				continue
 			}
-			return
+			if m.shape != child {
+				m.shape, child = nil, nil
+			}
+			found = found || list == own && m.name == key
 		}
 	}
-	*list = append(*list, member{name, child})
+	if !found {
+		*own = append(*own, member{key, child})
+	}
 }
 
 func isASCII(s string) bool {

@@ -226,3 +226,48 @@ func TestShapesUnmarshal(t *testing.T) {
 		}
 	}
 }
+
+// kelvinPair and kelvinPairReversed have two fields whose names fold together but whose types
+// read different members; encoding/json gives a key that matches neither exactly to the one
+// declared first.
+type kelvinPair struct {
+	K1 *kelvinA `json:"k"`
+	K2 *kelvinB `json:"\u212a"`
+}
+
+type kelvinPairReversed struct {
+	K2 *kelvinB `json:"\u212a"`
+	K1 *kelvinA `json:"k"`
+}
+
+type kelvinA struct {
+	A int `json:"a"`
+}
+
+type kelvinB struct {
+	B int `json:"b"`
+}
+
+// TestShapeFoldedNamesKeepTheirMember checks that a member two fields may read with different
+// shapes reaches encoding/json whole, whichever way the document spells it and whichever
+// field comes first.
+func TestShapeFoldedNamesKeepTheirMember(t *testing.T) {
+	docs := []string{`{"k":{"a":1,"b":2,"c":3}}`, `{"\u212a":{"a":1,"b":2,"c":3}}`, `{"K":{"a":1,"b":2}}`}
+	check := func(t *testing.T, typ reflect.Type) {
+		s := ShapeOf(typ)
+		for _, doc := range docs {
+			got, want := reflect.New(typ), reflect.New(typ)
+			err, wantErr := s.Unmarshal([]byte(doc), got.Interface()), json.Unmarshal([]byte(doc), want.Interface())
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got.Interface(), want.Interface()) {
+				t.Errorf("%v %s: %s (%v), encoding/json %s (%v)", typ, doc, dump(got), err, dump(want), wantErr)
+			}
+		}
+	}
+	check(t, reflect.TypeFor[kelvinPair]())
+	check(t, reflect.TypeFor[kelvinPairReversed]())
+}
+
+func dump(v reflect.Value) string {
+	b, _ := json.Marshal(v.Interface())
+	return string(b)
+}
