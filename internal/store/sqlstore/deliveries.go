@@ -209,7 +209,7 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 	// Before the transaction: with every frame copied, it starts the WAL over.
 	db.ckpt.catchUp(ctx, db.writer)
 	tx, err := db.writer.BeginTx(ctx, nil)
-	o := ops{db: db, r: tx, w: tx, tx: tx}
+	o := txOps(db, tx)
 	// The inserts run without a deadline of their own: the driver watches a statement's
 	// context from a goroutine it starts per statement, which cost more than the insert's
 	// bind. An in-process insert cannot hang (busy_timeout bounds its waits), and the

@@ -235,15 +235,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 // opened per call: the writer connection, whose commits it holds, stays open for the store's
 // life, so the path names the file those commits went to.
 func (db *DB) syncWAL() error {
-	f, err := os.Open(db.walPath)
-	if err != nil {
-		return fmt.Errorf("flush the WAL: %w", err)
-	}
-	err = syncData(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := syncFileData(db.walPath); err != nil {
 		return fmt.Errorf("flush the WAL: %w", err)
 	}
 	return nil
@@ -432,7 +424,7 @@ func (db *DB) inTx(ctx context.Context, fn func(o ops) error) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	if err = fn(ops{db: db, r: tx, w: tx, tx: tx}); err != nil {
+	if err = fn(txOps(db, tx)); err != nil {
 		return err
 	}
 	if err = tx.Commit(); err != nil {
@@ -459,6 +451,15 @@ type ops struct {
 	db   *DB
 	r, w querier
 	tx   *sql.Tx
+	// txStmts holds the cached statements bound to tx, by text: database/sql makes a new
+	// transaction statement at every Tx.StmtContext, which cost the group committer an
+	// allocation and a registration per delivery. Only the goroutine running tx uses it.
+	txStmts map[string]*sql.Stmt
+}
+
+// txOps returns an ops bound to tx.
+func txOps(db *DB, tx *sql.Tx) ops {
+	return ops{db: db, r: tx, w: tx, tx: tx, txStmts: map[string]*sql.Stmt{}}
 }
 
 func (o ops) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -506,10 +507,18 @@ func (o ops) writeRow(ctx context.Context, q string, args ...any) *sql.Row {
 // writeStmt returns the writer's prepared statement for q (bound to the transaction when o
 // is in one), or nil (PostgreSQL; or not cached yet): q then runs unprepared.
 func (o ops) writeStmt(ctx context.Context, q string) *sql.Stmt {
+	if o.tx != nil {
+		if s, ok := o.txStmts[q]; ok {
+			return s
+		}
+	}
 	s := o.db.writerStmts.get(ctx, q, o.tx != nil)
 	if s != nil && o.tx != nil {
 		// Tx.StmtContext reuses the statement prepared on the transaction's connection.
-		return o.tx.StmtContext(ctx, s)
+		s = o.tx.StmtContext(ctx, s)
+		if o.txStmts != nil {
+			o.txStmts[q] = s
+		}
 	}
 	return s
 }

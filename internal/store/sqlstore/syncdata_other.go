@@ -2,10 +2,24 @@
 
 package sqlstore
 
-import "os"
+import (
+	"fmt"
+	"os"
+)
 
-// syncData flushes f's data to stable storage (fsync: other systems' fdatasync is missing
-// or no cheaper).
-func syncData(f *os.File) error {
-	return f.Sync()
+// syncFileData flushes the file at path to stable storage (fsync: other systems' fdatasync
+// is missing or no cheaper).
+func syncFileData(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
 }
