@@ -190,7 +190,8 @@ func (h *Handler) authenticate(ctx context.Context, kind, id string, wh forge.We
 		secrets []string
 		err     error
 	}
-	var candidates []candidate
+	var one [1]candidate // one integration is the common case: no allocation for it
+	candidates := one[:0]
 	if id != "" {
 		rec, fi, secrets, err := h.ints.ForDelivery(ctx, id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Kind != kind) {

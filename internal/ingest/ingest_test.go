@@ -61,3 +61,40 @@ func TestWriteAcceptedIsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepHeadersWithoutCredentialsKeepsAll(t *testing.T) {
+	h := http.Header{"X-Github-Event": {"push"}, "Content-Type": {"application/json"}, "X-Tok": {"t"}}
+	got := keepHeaders(h)
+	if len(got) != len(h) {
+		t.Fatalf("kept %v, want every header of %v", got, h)
+	}
+	for k, v := range h {
+		if !slices.Equal(got[k], v) {
+			t.Errorf("%s: %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+// TestWriteAcceptedOverHTTP checks the answer as a client gets it from net/http, which adds
+// the Content-Length writeAccepted leaves to it.
+func TestWriteAcceptedOverHTTP(t *testing.T) {
+	a := Accepted{DeliveryID: "dlv_01JDXYZ0ABCDEFGHJKMNPQRSTV"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeAccepted(w, a) }))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var want bytes.Buffer
+	_ = json.NewEncoder(&want).Encode(a)
+	body := new(bytes.Buffer)
+	if _, err := body.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusAccepted || resp.ContentLength != int64(want.Len()) || body.String() != want.String() ||
+		resp.Header.Get("Content-Type") != "application/json" || len(resp.TransferEncoding) != 0 {
+		t.Errorf("got %d, length %d, %q, %q, %v; want 202, length %d, %q, application/json, not chunked",
+			resp.StatusCode, resp.ContentLength, body, resp.Header.Get("Content-Type"), resp.TransferEncoding, want.Len(), want.String())
+	}
+}

@@ -478,12 +478,29 @@ next:
 // insertDeliveryRow writes one delivery, or finds the stored duplicate.
 func (o ops) insertDeliveryRow(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
-	res, err := o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`, dedup_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING`,
-		d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
-		d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
-		r.dedupKey)
+	var (
+		res sql.Result
+		err error
+	)
+	if d.Status == store.DeliveryReceived && d.Reason == "" && d.Error == "" && d.Attempts == 0 &&
+		r.events == "null" && d.ProcessedAt.IsZero() {
+		// As received, which is how ingest stores every delivery: the columns not yet set
+		// keep their defaults, and the six values fewer to box, convert and bind are a tenth
+		// of the insert's own time.
+		res, err = o.exec(ctx, `INSERT INTO deliveries (id, integration_id, kind, host_id, event,
+			event_action, headers, body, status, test, received_at, body_encoding, dedup_key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, '`+store.DeliveryReceived+`', ?, ?, ?, ?)
+			ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING`,
+			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Test,
+			micros(d.ReceivedAt), r.bodyEnc, r.dedupKey)
+	} else {
+		res, err = o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`, dedup_key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING`,
+			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
+			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
+			r.dedupKey)
+	}
 	if err != nil {
 		return deliveryAnswer{}, err
 	}
