@@ -98,3 +98,25 @@ func TestWriteAcceptedOverHTTP(t *testing.T) {
 			resp.StatusCode, resp.ContentLength, body, resp.Header.Get("Content-Type"), resp.TransferEncoding, want.Len(), want.String())
 	}
 }
+
+// TestContainsFoldAsEqualFoldWindows holds containsFold's first-letter shortcut to the plain
+// scan of EqualFold windows it replaced, on ASCII and non-ASCII names alike.
+func TestContainsFoldAsEqualFoldWindows(t *testing.T) {
+	plain := func(s, sub string) bool {
+		for i := 0; i+len(sub) <= len(s); i++ {
+			if strings.EqualFold(s[i:i+len(sub)], sub) {
+				return true
+			}
+		}
+		return false
+	}
+	names := []string{"", "t", "token", "X-Gitlab-Token", "X-TOKEN-Y", "tokenx", "xtoke", "To\u212aen", "\u017fecret",
+		"X-Hook-SECRET", "x-password-hint", "PassWord", "Tok", "tokeN", "\xfftoken", "t\x00ken", "T\x20OKEN", "sECRET!"}
+	for _, s := range names {
+		for _, sub := range []string{"token", "secret", "password"} {
+			if got, want := containsFold(s, sub), plain(s, sub); got != want {
+				t.Errorf("containsFold(%q, %q) = %v, want %v", s, sub, got, want)
+			}
+		}
+	}
+}
