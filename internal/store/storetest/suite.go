@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RepositoryPagination", testRepositoryPagination},
 		{"DeleteRepositoriesNotSeen", testDeleteRepositoriesNotSeen},
 		{"InsertDelivery", testInsertDelivery},
+		{"InsertDeliveryWithOutcome", testInsertDeliveryWithOutcome},
 		{"InsertDeliveryConcurrentDuplicates", testInsertDeliveryConcurrentDuplicates},
 		{"InsertDeliveryConcurrentDistinct", testInsertDeliveryConcurrentDistinct},
 		{"DeliveryListAndFinish", testDeliveryList},

@@ -50,6 +50,31 @@ func deliveryIDsOf(t *testing.T, j store.Job) []string {
 	return args.IDs()
 }
 
+// testInsertDeliveryWithOutcome stores a delivery whose outcome is already set (an import, a
+// test fixture): every field comes back as given, not as the defaults of one just received.
+func testInsertDeliveryWithOutcome(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	d := store.Delivery{
+		IntegrationID: "int_a", Kind: "github", HostID: "guid-outcome", Event: "push", Action: "opened",
+		Headers: map[string][]string{"X-Github-Event": {"push"}}, Body: []byte(`{"ref":"refs/heads/main"}`),
+		Status: store.DeliveryFailed, Reason: "a reason", Error: "an error", Attempts: 3,
+		EventIDs: []string{"evt_1", "evt_2"}, ReceivedAt: ts("2026-04-01T12:00:00.000001Z"),
+		ProcessedAt: ts("2026-04-01T12:00:01.000002Z"),
+	}
+	want := d
+	inserted, err := st.InsertDelivery(ctx, &d, store.NewJob{Kind: "process-delivery"})
+	ok(t, err, "insert")
+	if !inserted {
+		t.Fatal("a new delivery was reported as a duplicate")
+	}
+	want.ID = d.ID
+	got, err := st.GetDelivery(ctx, d.ID)
+	ok(t, err, "get")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("get (-want +got):\n%s", diff)
+	}
+}
+
 func testInsertDelivery(t *testing.T, st store.Store) {
 	ctx := t.Context()
 	recv := ts("2026-04-01T12:00:00.000001Z")
