@@ -127,6 +127,14 @@ func TestRepositoriesStops(t *testing.T) {
 	}
 
 	// A page that fails ends the listing with the page's error, after the pages before it.
+	// On a fake of its own: the page the first listing abandoned may still reach the first
+	// fake after that listing returned, and would take the failure meant for this one.
+	e = newEnv(t, gitlabfake.Options{})
+	in, tok = e.tokenIntegration("ana")
+	e.fake.AddGroup("acme")
+	e.fake.AddMember("acme", "ana", gitlabfake.Maintainer)
+	e.fake.AddProjects("acme", 250)
+	c = e.open(in)
 	e.fake.FailNext("/projects?id_after="+strconv.FormatInt(e.fake.ProjectID("acme/project-0100"), 10), 500, nil)
 	calls = 0
 	err = c.Repositories(context.Background(), func([]forge.Repository) error { calls++; return nil })
