@@ -281,16 +281,16 @@ func tooLarge(w http.ResponseWriter, limit int64) {
 // InsertDelivery returns); so is h itself when it has nothing to drop, as most hosts'
 // deliveries have not, which saves a map per delivery.
 func keepHeaders(h http.Header) map[string][]string {
-	drop := false
 	for k := range h {
 		if credentialHeader(k) {
-			drop = true
-			break
+			return withoutCredentials(h)
 		}
 	}
-	if !drop {
-		return h
-	}
+	return h
+}
+
+// withoutCredentials copies h without the headers that carry credentials.
+func withoutCredentials(h http.Header) map[string][]string {
 	out := make(map[string][]string, len(h))
 	for k, v := range h {
 		if !credentialHeader(k) {

@@ -16,6 +16,10 @@ import (
 const deliveryCols = `id, integration_id, kind, host_id, event, event_action, headers, body, status,
 	reason, error, attempts, test, event_ids, received_at, processed_at, body_encoding`
 
+// skipDuplicate ends an insert of deliveries: one whose host delivery id is already stored
+// for its integration is not inserted again (deduplication, DESIGN.md's second invariant).
+const skipDuplicate = ` ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING`
+
 // batchTimeout bounds one group commit, so that Close cannot hang on a dead database.
 const batchTimeout = 30 * time.Second
 
@@ -393,7 +397,7 @@ func (o ops) insertDeliveryRows(ctx context.Context, reqs []*deliveryRequest) ([
 			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
 			r.dedupKey)
 	}
-	b.WriteString(` ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING RETURNING id`)
+	b.WriteString(skipDuplicate + ` RETURNING id`)
 	rows, err := o.writeQuery(ctx, b.String(), args...)
 	if err != nil {
 		return nil, err
@@ -489,14 +493,12 @@ func (o ops) insertDeliveryRow(ctx context.Context, r *deliveryRequest) (deliver
 		// of the insert's own time.
 		res, err = o.exec(ctx, `INSERT INTO deliveries (id, integration_id, kind, host_id, event,
 			event_action, headers, body, status, test, received_at, body_encoding, dedup_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, '`+store.DeliveryReceived+`', ?, ?, ?, ?)
-			ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, '`+store.DeliveryReceived+`', ?, ?, ?, ?)`+skipDuplicate,
 			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Test,
 			micros(d.ReceivedAt), r.bodyEnc, r.dedupKey)
 	} else {
 		res, err = o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`, dedup_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (kind, integration_id, dedup_key) WHERE dedup_key <> '' DO NOTHING`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+skipDuplicate,
 			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
 			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
 			r.dedupKey)

@@ -23,12 +23,14 @@ func syncFileData(path string) error {
 			break
 		}
 	}
-	if cerr := syscall.Close(fd); err == nil && cerr != nil {
-		err = fmt.Errorf("close %s: %w", path, cerr)
-	} else if err != nil {
-		err = fmt.Errorf("fdatasync %s: %w", path, err)
+	cerr := syscall.Close(fd)
+	if err != nil {
+		return fmt.Errorf("fdatasync %s: %w", path, err)
 	}
-	return err
+	if cerr != nil {
+		return fmt.Errorf("close %s: %w", path, cerr)
+	}
+	return nil
 }
 
 func openRetry(path string) (int, error) {
