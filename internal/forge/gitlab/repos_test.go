@@ -112,12 +112,18 @@ func TestRepositoriesFetchAhead(t *testing.T) {
 }
 
 func TestRepositoriesStops(t *testing.T) {
-	e := newEnv(t, gitlabfake.Options{})
-	in, tok := e.tokenIntegration("ana")
-	e.fake.AddGroup("acme")
-	e.fake.AddMember("acme", "ana", gitlabfake.Maintainer)
-	e.fake.AddProjects("acme", 250)
-	c := e.open(in)
+	// Each listing runs on a fake of its own: a page the first listing abandoned may still
+	// reach its fake after the listing returned, and would take the failure meant for the
+	// second.
+	listing := func() (*env, forge.Client, string) {
+		e := newEnv(t, gitlabfake.Options{})
+		in, tok := e.tokenIntegration("ana")
+		e.fake.AddGroup("acme")
+		e.fake.AddMember("acme", "ana", gitlabfake.Maintainer)
+		e.fake.AddProjects("acme", 250)
+		return e, e.open(in), tok
+	}
+	_, c, _ := listing()
 
 	stop := errors.New("enough")
 	calls := 0
@@ -127,14 +133,7 @@ func TestRepositoriesStops(t *testing.T) {
 	}
 
 	// A page that fails ends the listing with the page's error, after the pages before it.
-	// On a fake of its own: the page the first listing abandoned may still reach the first
-	// fake after that listing returned, and would take the failure meant for this one.
-	e = newEnv(t, gitlabfake.Options{})
-	in, tok = e.tokenIntegration("ana")
-	e.fake.AddGroup("acme")
-	e.fake.AddMember("acme", "ana", gitlabfake.Maintainer)
-	e.fake.AddProjects("acme", 250)
-	c = e.open(in)
+	e, c, tok := listing()
 	e.fake.FailNext("/projects?id_after="+strconv.FormatInt(e.fake.ProjectID("acme/project-0100"), 10), 500, nil)
 	calls = 0
 	err = c.Repositories(context.Background(), func([]forge.Repository) error { calls++; return nil })
