@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/webhookmac"
 	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
@@ -46,6 +47,8 @@ const signaturePrefix = "sha256="
 type Webhooks struct {
 	// payload is what Normalize decodes of a payload: the members its mappings read.
 	payload *jsontop.Shape
+	// macs keeps each webhook secret's HMAC state between deliveries.
+	macs webhookmac.Keys
 }
 
 var _ forge.Webhooks = (*Webhooks)(nil)
@@ -111,7 +114,7 @@ func readEventKey(body []byte) (string, error) {
 // wrapping forge.ErrSignature that says what was wrong: no secret configured, header missing
 // (or only basic authentication sent), another algorithm, bad hex, wrong length, or no match.
 // The error never contains a secret or an expected signature.
-func (*Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
+func (w *Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
 	sig := strings.TrimSpace(d.Header.Get(HeaderSignature))
 	if sig == "" {
 		if strings.HasPrefix(d.Header.Get("Authorization"), "Basic ") {
@@ -134,12 +137,13 @@ func (*Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
 		return fmt.Errorf("verify Bitbucket delivery: header %s holds %d bytes, want %d: %w", HeaderSignature, len(got), sha256.Size, forge.ErrSignature)
 	}
 	tried := 0
+	var sum [sha256.Size]byte
 	for _, secret := range keys.Secrets {
 		if secret == "" {
 			continue
 		}
 		tried++
-		if hmac.Equal(got, mac(secret, d.Body)) {
+		if hmac.Equal(got, w.macs.Sum(sum[:0], secret, d.Body)) {
 			return nil
 		}
 	}
@@ -152,11 +156,5 @@ func (*Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
 // Sign returns the X-Hub-Signature value Bitbucket Data Center sends for body under secret:
 // "sha256=" followed by the lowercase hex HMAC-SHA256. For tests and the fake host.
 func Sign(secret string, body []byte) string {
-	return signaturePrefix + hex.EncodeToString(mac(secret, body))
-}
-
-func mac(secret string, body []byte) []byte {
-	h := hmac.New(sha256.New, []byte(secret))
-	h.Write(body)
-	return h.Sum(nil)
+	return signaturePrefix + hex.EncodeToString(webhookmac.Sum(secret, body))
 }

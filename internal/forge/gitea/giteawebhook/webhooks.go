@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/forgeway/forgeway/internal/forge"
+	"github.com/forgeway/forgeway/internal/forge/webhookmac"
 	"github.com/forgeway/forgeway/internal/jsontop"
 )
 
@@ -59,6 +60,8 @@ const derivedIDPrefix = "body-sha256:"
 type Webhooks struct {
 	// payload is what Normalize decodes of a payload: the members its mappings read.
 	payload *jsontop.Shape
+	// macs keeps each webhook secret's HMAC state between deliveries.
+	macs webhookmac.Keys
 }
 
 var _ forge.Webhooks = (*Webhooks)(nil)
@@ -126,7 +129,7 @@ func (*Webhooks) Identify(d forge.Delivery) (forge.DeliveryInfo, error) {
 // what was wrong: no secret configured, header missing or empty (the hook has no secret),
 // not hexadecimal, the wrong length, or no match. The error never contains a secret or an
 // expected signature.
-func (*Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
+func (w *Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
 	h := d.Header
 	sig, name := firstHeader(h, HeaderSignature, HeaderForgejoSignature)
 	if sig == "" {
@@ -148,12 +151,13 @@ func (*Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
 		return fmt.Errorf("verify Gitea delivery: %v: %w", err, forge.ErrSignature)
 	}
 	tried := 0
+	var sum [sha256.Size]byte
 	for _, secret := range keys.Secrets {
 		if secret == "" {
 			continue
 		}
 		tried++
-		if hmac.Equal(got, mac(secret, doc)) {
+		if hmac.Equal(got, w.macs.Sum(sum[:0], secret, doc)) {
 			return nil
 		}
 	}
@@ -167,13 +171,7 @@ func (*Webhooks) Verify(d forge.Delivery, keys forge.VerifyKeys) error {
 // lowercase hex HMAC-SHA256, without prefix. payload is the JSON document, also for hooks
 // whose content type is form (Gitea signs the JSON, not the form). For tests and the fake.
 func Sign(secret string, payload []byte) string {
-	return hex.EncodeToString(mac(secret, payload))
-}
-
-func mac(secret string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return m.Sum(nil)
+	return hex.EncodeToString(webhookmac.Sum(secret, payload))
 }
 
 // document returns a delivery's JSON payload: the body itself, or the "payload" field of a
