@@ -107,6 +107,84 @@ func TestNewID(t *testing.T) {
 	}
 }
 
+func TestDeliveryIDsIncrease(t *testing.T) {
+	var s deliveryIDs
+	t0 := time.UnixMilli(1_700_000_000_000)
+	// Within one millisecond, after it, and with the time going back (a clock step, or a
+	// delivery received before the last one reached the committer).
+	times := []time.Time{t0, t0, t0.Add(300 * time.Microsecond), t0.Add(time.Millisecond), t0.Add(-time.Second), t0.Add(time.Millisecond), t0.Add(5 * time.Millisecond)}
+	prev := ""
+	for i, at := range times {
+		id := s.next(at)
+		if len(id) != len("dlv_")+26 || id[:4] != "dlv_" {
+			t.Fatalf("id %q: want dlv_ and 26 characters", id)
+		}
+		if id <= prev {
+			t.Fatalf("id %d (%q, for %v) does not sort after %q", i, id, at, prev)
+		}
+		// Never before the time it was made for: pruning by idFloor relies on it.
+		if floor := idFloor(prefixDelivery, at); id < floor {
+			t.Fatalf("id %d (%q) sorts before the floor of its time %v (%q)", i, id, at, floor)
+		}
+		prev = id
+	}
+	// A millisecond's first id is random; the ones after it count up from there.
+	a, b := s.next(t0.Add(time.Hour)), s.next(t0.Add(time.Hour))
+	if a[:len(a)-1] != b[:len(b)-1] || b[len(b)-1] == a[len(a)-1] {
+		t.Errorf("%q then %q: want the second one more than the first", a, b)
+	}
+	// The tail carries: ...ff + 1.
+	s.tail = [10]byte{0: 0x01, 8: 0xff, 9: 0xff}
+	before := s.ms
+	c := s.next(time.UnixMilli(int64(before)))
+	if s.tail != [10]byte{0: 0x01, 7: 0x01} || s.ms != before {
+		t.Errorf("after %q the tail is %x (time %d), want 01..0100 carried, time kept", c, s.tail, s.ms)
+	}
+}
+
+// The committer gives ids in the order it inserts, so ids sort in commit order.
+func TestDeliveryIDsFollowCommitOrder(t *testing.T) {
+	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	release := holdWriter(t, db)
+	const n = 40
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Received in the reverse order of their arrival at the committer: the ids
+			// must still increase in insertion order.
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i),
+				ReceivedAt: time.Now().Add(-time.Duration(i) * time.Millisecond)}
+			if _, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	release()
+	wg.Wait()
+	rows, err := db.writer.QueryContext(ctx, `SELECT id FROM deliveries ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	prev, count := "", 0
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if id <= prev {
+			t.Fatalf("row %d has id %q, not after the previous row's %q", count, id, prev)
+		}
+		prev = id
+		count++
+	}
+	if count != n {
+		t.Fatalf("%d rows, want %d", count, n)
+	}
+}
+
 func TestCursorRoundTrip(t *testing.T) {
 	c := encodeCursor("acme/widgets", "rep_x")
 	parts, err := decodeCursor(c, 2)
