@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/forge"
@@ -19,7 +20,9 @@ import (
 // (8 workers, as p1's first Forgeway row), to judge a change to processing.
 //
 //	go build -o /tmp/fwA ./cmd/fwbench   # at the commit to compare with
-//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-concurrency 64] [-payload FILE] [-processing] /tmp/fwA
+//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-concurrency 64] [-payload FILE] [-processing] [-wal] /tmp/fwA
+//
+// -wal ends with each server's pages per group commit, by the B-tree they belong to.
 func ab(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ab", flag.ContinueOnError)
 	duration := fs.Duration("duration", 20*time.Second, "throughput run time of each server")
@@ -27,6 +30,7 @@ func ab(ctx context.Context, args []string) error {
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	payload := fs.String("payload", "", "delivery body (default: the corpus push.json, 7 KB)")
 	processing := fs.Bool("processing", false, "servers process what they ingest (8 workers)")
+	walProbe := fs.Bool("wal", false, "after the run, say which B-trees each server's group commits wrote to the WAL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +55,7 @@ func ab(ctx context.Context, args []string) error {
 		}
 	}()
 	loads := make([]*load, 0, len(names))
+	dataDirs := make([]string, len(names))
 	for i, exe := range names {
 		var c *child
 		if i == 0 {
@@ -60,6 +65,7 @@ func ab(ctx context.Context, args []string) error {
 			if sub, err = os.MkdirTemp(dir, "data-"); err != nil {
 				return err
 			}
+			dataDirs[i] = sub
 			serve := "serve-forgeway-ingest"
 			if *processing {
 				serve = "serve-forgeway"
@@ -79,6 +85,18 @@ func ab(ctx context.Context, args []string) error {
 	for i, c := range children[1:] {
 		batches[i+1], _ = serverStats(ctx, client, c.url)
 	}
+	var walReport []string
+	if *walProbe {
+		// Quiet now: the WAL holds the last commits of each server's last round.
+		time.Sleep(time.Second)
+		for i := 1; i < len(names); i++ {
+			r, err := probeWAL(ctx, dataDirs[i])
+			if err != nil {
+				r = "WAL probe failed: " + err.Error()
+			}
+			walReport = append(walReport, names[i]+": "+r)
+		}
+	}
 	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | the machine in its rounds | ratio round by round |\n| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
 	for i, c := range children {
 		cpu := perDelivery(c.stop(), loads[i].counter.Load())
@@ -94,5 +112,28 @@ func ab(ctx context.Context, args []string) error {
 			m[i].machine.describe(m[i].accepted+m[i].failed), rounds)
 	}
 	children = nil // each stopped above: nothing left for the deferred stop
+	for _, r := range walReport {
+		fmt.Println("\n" + r)
+	}
 	return nil
+}
+
+// probeWAL copies a quiet server's database and WAL aside (reading the live files through
+// SQLite would checkpoint them) and reports its commits' pages (walframes.go).
+func probeWAL(ctx context.Context, dataDir string) (string, error) {
+	cp, err := os.MkdirTemp("", "fwbench-wal-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(cp)
+	for _, name := range []string{"forgeway.db", "forgeway.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(dataDir, name))
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(cp, name), b, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return walFrames(ctx, cp)
 }
