@@ -12,7 +12,7 @@
 //
 //	go run ./cmd/fwbench p1 [-duration 10s] [-rounds 5] [-concurrency 64] [-rate 1000] [-payload FILE]
 //	go run ./cmd/fwbench p1-hosts [-duration 5s]
-//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] OTHER_FWBENCH_BINARY...
+//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-wal] OTHER_FWBENCH_BINARY...
 //
 // `ab` measures builds of Forgeway against each other (see ab.go).
 //
