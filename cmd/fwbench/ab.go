@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -127,13 +128,27 @@ func probeWAL(ctx context.Context, dataDir string) (string, error) {
 	}
 	defer os.RemoveAll(cp)
 	for _, name := range []string{"forgeway.db", "forgeway.db-wal"} {
-		b, err := os.ReadFile(filepath.Join(dataDir, name))
-		if err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(cp, name), b, 0o600); err != nil {
+		// Streamed: a long run's database is gigabytes.
+		if err := copyFile(filepath.Join(cp, name), filepath.Join(dataDir, name)); err != nil {
 			return "", err
 		}
 	}
 	return walFrames(ctx, cp)
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return out.Close()
 }
