@@ -603,7 +603,7 @@ func (o ops) GetDeliveries(ctx context.Context, ids []string) ([]store.Delivery,
 
 // ListDeliveries returns a page of deliveries, newest first, and the cursor of the next
 // page, empty on the last. A cursor not made by this method gives ErrBadCursor. Newest first
-// is id order: an id begins with the millisecond its delivery was received (deliveryIDs).
+// is id order: an id begins with the millisecond its delivery was received (newIDAt).
 func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, string, error) {
 	var (
 		where []string

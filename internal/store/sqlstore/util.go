@@ -43,19 +43,23 @@ var idEncoding = base32.NewEncoding("234567abcdefghijklmnopqrstuvwxyz").WithPadd
 // group commit of deliveries writes a few index pages, not one per delivery); the random
 // part keeps them unguessable and unique.
 func newID(prefix string) string {
-	b := idTime(time.Now())
+	return newIDAt(prefix, time.Now())
+}
+
+// newIDAt is newID for a record made at t: deliveries take the time they were received, so
+// that ordering by id is ordering by that time (to the millisecond) and no index on the time
+// itself is needed.
+func newIDAt(prefix string, t time.Time) string {
+	b := idTime(t)
 	// crypto/rand.Read never returns an error (it panics if the system source fails).
 	_, _ = rand.Read(b[6:])
 	return prefix + "_" + idEncoding.EncodeToString(b[:])
 }
 
 // deliveryIDs makes the ids of deliveries in the order the committer inserts them, each
-// greater than the one before: the first of a millisecond as newID makes it, the next ones of
-// that millisecond the previous one plus one. An id begins with the millisecond its delivery
-// was received (or, when that would sort it before the last one, the last one's), so ordering
-// deliveries by id is ordering them by that time and no index on the time itself is needed.
-// Concurrent requests reach the committer a little out of the order their times say, so ids
-// made on their goroutines landed
+// greater than the one before: the first of a millisecond as newIDAt makes it, the next ones
+// of that millisecond the previous one plus one. Concurrent requests reach the committer a
+// little out of the order their times say, so ids made by newIDAt on their goroutines landed
 // among the last few entries of the primary-key and per-integration indexes rather than after
 // them: two leaves of each dirtied per group commit, and a rebalance of full leaves, instead
 // of appends to one. Ids stay unique (the random part of a millisecond's first id is 79 bits,
@@ -71,6 +75,7 @@ type deliveryIDs struct {
 // millisecond, or the last id's when the clock or the arrival order went back, so that an id
 // never sorts before one made earlier.
 func (s *deliveryIDs) next(t time.Time) string {
+	var b [16]byte
 	s.mu.Lock()
 	if ms := uint64(t.UnixMilli()); ms > s.ms {
 		s.ms = ms
@@ -84,14 +89,18 @@ func (s *deliveryIDs) next(t time.Time) string {
 			}
 		}
 	}
-	b := idTime(time.UnixMilli(int64(s.ms)))
+	ms := s.ms
 	copy(b[6:], s.tail[:])
 	s.mu.Unlock()
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
 	return prefixDelivery + "_" + idEncoding.EncodeToString(b[:])
 }
 
-// idFloor returns the smallest id newID or deliveryIDs can give for a time t' at or after t's
-// millisecond: every id below it was made for a time before t.
+// idFloor returns the smallest id newIDAt(prefix, t') can give for any t' at or after t's
+// millisecond: every id below it was made before t.
 func idFloor(prefix string, t time.Time) string {
 	b := idTime(t)
 	return prefix + "_" + idEncoding.EncodeToString(b[:])
