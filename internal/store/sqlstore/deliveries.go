@@ -91,6 +91,9 @@ type deliveryAnswer struct {
 func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.NewJob) (bool, error) {
 	req := &deliveryRequest{ctx: ctx, d: *d, answer: make(chan deliveryAnswer, 1)}
 	req.d.ReceivedAt = orNow(req.d.ReceivedAt)
+	if req.d.ID == "" {
+		req.d.ID = newIDAt(prefixDelivery, req.d.ReceivedAt)
+	}
 	if req.d.Status == "" {
 		req.d.Status = store.DeliveryReceived
 	}
@@ -103,10 +106,6 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 		req.job = jobRow{kind: job.Kind, maxAttempts: attemptsOr(job.MaxAttempts), shareable: true}
 	} else {
 		if job.Args == nil {
-			// The job names the delivery before the committer would have made its id.
-			if req.d.ID == "" {
-				req.d.ID = db.ids.next(req.d.ReceivedAt)
-			}
 			job.Args = store.DeliveryJobArgs{DeliveryID: req.d.ID}
 		}
 		if req.job, err = newJobRow(job); err != nil {
@@ -394,9 +393,6 @@ func (o ops) insertDeliveryRows(ctx context.Context, reqs []*deliveryRequest) ([
 		}
 		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		d := &r.d
-		if d.ID == "" {
-			d.ID = o.db.ids.next(d.ReceivedAt)
-		}
 		args = append(args, d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
 			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
 			r.dedupKey)
@@ -486,9 +482,6 @@ next:
 // insertDeliveryRow writes one delivery, or finds the stored duplicate.
 func (o ops) insertDeliveryRow(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
-	if d.ID == "" {
-		d.ID = o.db.ids.next(d.ReceivedAt)
-	}
 	var (
 		res sql.Result
 		err error

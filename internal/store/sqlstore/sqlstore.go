@@ -73,8 +73,6 @@ type DB struct {
 	maxBatch      int
 
 	bodies bodyEncoder
-	// ids makes delivery ids in the order the committer inserts them.
-	ids deliveryIDs
 
 	// writerStmts and readerStmts keep SQLite's statements prepared; nil on PostgreSQL.
 	writerStmts, readerStmts *stmtCache

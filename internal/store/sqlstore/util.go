@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/forgeway/forgeway/internal/store"
@@ -54,49 +53,6 @@ func newIDAt(prefix string, t time.Time) string {
 	// crypto/rand.Read never returns an error (it panics if the system source fails).
 	_, _ = rand.Read(b[6:])
 	return prefix + "_" + idEncoding.EncodeToString(b[:])
-}
-
-// deliveryIDs makes the ids of deliveries in the order the committer inserts them, each
-// greater than the one before: the first of a millisecond as newIDAt makes it, the next ones
-// of that millisecond the previous one plus one. Concurrent requests reach the committer a
-// little out of the order their times say, so ids made by newIDAt on their goroutines landed
-// among the last few entries of the primary-key and per-integration indexes rather than after
-// them: two leaves of each dirtied per group commit, and a rebalance of full leaves, instead
-// of appends to one. Ids stay unique (the random part of a millisecond's first id is 79 bits,
-// incremented at most once per delivery) but no longer unguessable within a millisecond,
-// which they need not be: every API read of a delivery is authenticated.
-type deliveryIDs struct {
-	mu   sync.Mutex
-	ms   uint64
-	tail [10]byte
-}
-
-// next returns the next delivery id for a delivery received at t. Its time is t's
-// millisecond, or the last id's when the clock or the arrival order went back, so that an id
-// never sorts before one made earlier.
-func (s *deliveryIDs) next(t time.Time) string {
-	var b [16]byte
-	s.mu.Lock()
-	if ms := uint64(t.UnixMilli()); ms > s.ms {
-		s.ms = ms
-		_, _ = rand.Read(s.tail[:])
-		s.tail[0] &= 0x7f // room for 2^79 increments before the tail could carry into the time
-	} else {
-		for i := len(s.tail) - 1; i >= 0; i-- {
-			s.tail[i]++
-			if s.tail[i] != 0 {
-				break
-			}
-		}
-	}
-	ms := s.ms
-	copy(b[6:], s.tail[:])
-	s.mu.Unlock()
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
-	return prefixDelivery + "_" + idEncoding.EncodeToString(b[:])
 }
 
 // idFloor returns the smallest id newIDAt(prefix, t') can give for any t' at or after t's
