@@ -19,7 +19,7 @@ import (
 // A Shape is immutable once made and safe for concurrent use.
 type Shape struct {
 	object bool
-	// members are the members an object keeps, by their names in lower case (ASCII) and
+	// byLen holds the members an object keeps, by their names in lower case (ASCII) and
 	// indexed by length (names of maxIndexed bytes or more share the last slot); a nil Shape
 	// keeps the member's value whole.
 	byLen [maxIndexed + 1][]member

@@ -33,6 +33,7 @@ func syncFileData(path string) error {
 	return nil
 }
 
+// openRetry opens path read-only for syncFileData, again when a signal interrupts the call.
 func openRetry(path string) (int, error) {
 	for {
 		fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)

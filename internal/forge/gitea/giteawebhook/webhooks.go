@@ -55,8 +55,9 @@ const maxBodyBytes = 25 << 20
 // derivedIDPrefix marks a delivery id computed from the body because no header carried one.
 const derivedIDPrefix = "body-sha256:"
 
-// Webhooks is Gitea's implementation of forge.Webhooks. It is safe for concurrent use: what
-// it holds is made by New and never changes.
+// Webhooks is Gitea's implementation of forge.Webhooks. It is safe for
+// concurrent use: its decoder is made by New and never changes, and its MAC states are
+// reused under webhookmac's own synchronization.
 type Webhooks struct {
 	// payload is what Normalize decodes of a payload: the members its mappings read.
 	payload *jsontop.Shape

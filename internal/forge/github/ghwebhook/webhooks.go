@@ -42,8 +42,9 @@ const maxBodyBytes = 25 << 20
 
 const signaturePrefix = "sha256="
 
-// Webhooks is GitHub's implementation of forge.Webhooks. It is safe for concurrent use: what
-// it holds is made by New and never changes.
+// Webhooks is GitHub's implementation of forge.Webhooks. It is safe for
+// concurrent use: its decoder is made by New and never changes, and its MAC states are
+// reused under webhookmac's own synchronization.
 type Webhooks struct {
 	// payload is what Normalize decodes of a payload: the members its mappings read.
 	payload *jsontop.Shape
