@@ -88,7 +88,7 @@ func (c *Client) do(ctx context.Context, req request) (response, error) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, target, rd)
 	if err != nil {
-		return response{}, fmt.Errorf("%s: build request: %w", req.op, netError(err))
+		return response{}, fmt.Errorf("%s: build request: %w", req.op, forge.StripURL(err))
 	}
 	token := req.token
 	if token == "" {
@@ -102,20 +102,9 @@ func (c *Client) do(ctx context.Context, req request) (response, error) {
 	if payload != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(hr)
+	resp, body, err := forge.Exchange(ctx, c.http, hr, req.op, "Azure DevOps", maxBody)
 	if err != nil {
-		if ctx.Err() != nil {
-			return response{}, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return response{}, &forge.HostError{Op: req.op, Message: "cannot reach Azure DevOps: " + netError(err).Error()}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		if ctx.Err() != nil {
-			return response{}, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return response{}, &forge.HostError{Op: req.op, Status: resp.StatusCode, Message: "reading Azure DevOps' answer failed: " + netError(err).Error()}
+		return response{}, err
 	}
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 	c.observe(resp.Header)
@@ -138,16 +127,6 @@ func (c *Client) do(ctx context.Context, req request) (response, error) {
 func isJSON(h http.Header) bool {
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
-}
-
-// netError strips the request URL from a transport error: it carries no credential, but an
-// error message has no use for the query.
-func netError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // observe keeps the rate-limit budget Azure DevOps reports. It sends X-RateLimit-* only while

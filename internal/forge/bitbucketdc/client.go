@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -63,7 +62,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, c.cfg.api+req.path, payload)
 	if err != nil {
-		return nil, fmt.Errorf("%s: build request: %w", req.op, netError(err))
+		return nil, fmt.Errorf("%s: build request: %w", req.op, forge.StripURL(err))
 	}
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "Forgeway")
@@ -75,20 +74,9 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	if req.token != "" {
 		hr.Header.Set("Authorization", "Bearer "+req.token)
 	}
-	resp, err := c.http.Do(hr)
+	resp, body, err := forge.Exchange(ctx, c.http, hr, req.op, "Bitbucket", maxBody)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return nil, &forge.HostError{Op: req.op, Message: "cannot reach Bitbucket: " + netError(err).Error()}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return nil, &forge.HostError{Op: req.op, Status: resp.StatusCode, Message: "reading Bitbucket's answer failed: " + netError(err).Error()}
+		return nil, err
 	}
 	c.observe(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -100,16 +88,6 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
-}
-
-// netError strips the request URL from a transport error, so that errors name the failure,
-// not the request.
-func netError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // observe keeps a rate-limit budget when the answer carries one. Bitbucket sends its

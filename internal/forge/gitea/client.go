@@ -63,7 +63,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, c.cfg.api+req.path, payload)
 	if err != nil {
-		return nil, fmt.Errorf("%s: build request: %w", req.op, netError(err))
+		return nil, fmt.Errorf("%s: build request: %w", req.op, forge.StripURL(err))
 	}
 	hr.Header.Set("Accept", "application/json")
 	if req.body != nil {
@@ -76,20 +76,9 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	if !req.anon {
 		hr.Header.Set("Authorization", "token "+tok)
 	}
-	resp, err := c.http.Do(hr)
+	resp, body, err := forge.Exchange(ctx, c.http, hr, req.op, "Gitea", maxBody)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return nil, &forge.HostError{Op: req.op, Message: "cannot reach Gitea: " + redact(netError(err).Error(), tok)}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return nil, &forge.HostError{Op: req.op, Status: resp.StatusCode, Message: "reading Gitea's answer failed: " + netError(err).Error()}
+		return nil, err
 	}
 	c.observe(resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -101,25 +90,6 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
-}
-
-// netError strips the request URL from a transport error; the URL holds no secret, but it
-// repeats what the operation already says.
-func netError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// redact removes tok from a message that is about to leave the driver. Gitea never echoes a
-// token, but a proxy's error page might.
-func redact(msg, tok string) string {
-	if tok == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, tok, "[redacted]")
 }
 
 // observe keeps the rate-limit budget from response headers. Gitea itself sends none; a
@@ -181,7 +151,7 @@ func (c *Client) hostError(op string, resp *http.Response, body []byte, tok stri
 	if json.Unmarshal(body, &ge) != nil {
 		ge = giteaError{}
 	}
-	msg := redact(ge.text(resp.StatusCode), tok)
+	msg := forge.Redact(ge.text(resp.StatusCode), tok)
 	if rl, ok := hostclient.RateLimited(resp, c.now()); ok {
 		rl.Detail = op + ": " + msg
 		return rl

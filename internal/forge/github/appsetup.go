@@ -174,24 +174,20 @@ func (c *Client) oauth(ctx context.Context, op string, params url.Values) (oauth
 	params.Set("client_secret", c.cfg.secret)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.webBase+"/login/oauth/access_token", strings.NewReader(params.Encode()))
 	if err != nil {
-		return oauthToken{}, fmt.Errorf("%s: %w", op, netError(err))
+		return oauthToken{}, fmt.Errorf("%s: %w", op, forge.StripURL(err))
 	}
 	hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "forgeway")
-	resp, err := c.http.Do(hr)
+	resp, body, err := forge.Exchange(ctx, c.http, hr, op, "GitHub", 1<<20)
 	if err != nil {
-		if ctx.Err() != nil {
-			return oauthToken{}, fmt.Errorf("%s: %w", op, ctx.Err())
-		}
-		return oauthToken{}, &forge.HostError{Op: op, Message: "cannot reach GitHub: " + netError(err).Error()}
+		return oauthToken{}, err
 	}
-	defer resp.Body.Close()
 	var out oauthToken
 	if resp.StatusCode != http.StatusOK {
 		return oauthToken{}, &forge.HostError{Op: op, Status: resp.StatusCode, Message: http.StatusText(resp.StatusCode)}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal(body, &out); err != nil {
 		return oauthToken{}, &forge.HostError{Op: op, Status: resp.StatusCode, Message: "GitHub's answer is not JSON: " + err.Error()}
 	}
 	if out.Error != "" || out.AccessToken == "" {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,22 +52,14 @@ func tokenRequest(ctx context.Context, hc *http.Client, c config, op string, par
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.webBase+"/oauth/token", strings.NewReader(params.Encode()))
 	if err != nil {
-		return oauthToken{}, fmt.Errorf("%s: %w", op, netError(err))
+		return oauthToken{}, fmt.Errorf("%s: %w", op, forge.StripURL(err))
 	}
 	hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "forgeway")
-	resp, err := hc.Do(hr)
+	resp, body, err := forge.Exchange(ctx, hc, hr, op, "GitLab", 1<<20)
 	if err != nil {
-		if ctx.Err() != nil {
-			return oauthToken{}, fmt.Errorf("%s: %w", op, ctx.Err())
-		}
-		return oauthToken{}, &forge.HostError{Op: op, Message: "cannot reach GitLab: " + netError(err).Error()}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return oauthToken{}, &forge.HostError{Op: op, Status: resp.StatusCode, Message: "reading GitLab's answer failed: " + netError(err).Error()}
+		return oauthToken{}, err
 	}
 	var out oauthToken
 	_ = json.Unmarshal(body, &out)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -127,7 +126,7 @@ func (c *Client) send(ctx context.Context, req request, auth string, payload []b
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, c.cfg.apiBase+req.path, rd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: build request: %w", req.op, netError(err))
+		return nil, nil, fmt.Errorf("%s: build request: %w", req.op, forge.StripURL(err))
 	}
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "forgeway")
@@ -137,33 +136,12 @@ func (c *Client) send(ctx context.Context, req request, auth string, payload []b
 	if auth != "" {
 		hr.Header.Set("Authorization", auth)
 	}
-	resp, err := c.http.Do(hr)
+	resp, body, err := forge.Exchange(ctx, c.http, hr, req.op, "GitLab", maxBody)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return nil, nil, &forge.HostError{Op: req.op, Message: "cannot reach GitLab: " + netError(err).Error()}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("%s: %w", req.op, ctx.Err())
-		}
-		return nil, nil, &forge.HostError{Op: req.op, Status: resp.StatusCode, Message: "reading GitLab's answer failed: " + netError(err).Error()}
+		return nil, nil, err
 	}
 	c.observe(resp.Header)
 	return resp, body, nil
-}
-
-// netError strips the request URL from a transport error: Forgeway's URLs carry no
-// credential, but an OAuth callback's code or a redirect's query must not reach a log.
-func netError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // observe keeps the rate-limit budget of GitLab's RateLimit-* headers (GitLab.com sends them).

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -181,18 +180,13 @@ func (c *Client) tokenInfo(ctx context.Context) (tokenInfo, error) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.webBase+"/oauth/token/info", nil)
 	if err != nil {
-		return tokenInfo{}, fmt.Errorf("read the OAuth token's details: %w", netError(err))
+		return tokenInfo{}, fmt.Errorf("read the OAuth token's details: %w", forge.StripURL(err))
 	}
 	hr.Header.Set("Authorization", "Bearer "+tok)
 	hr.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(hr)
+	resp, body, err := forge.Exchange(ctx, c.http, hr, "read the OAuth token's details", "GitLab", 1<<20)
 	if err != nil {
-		return tokenInfo{}, &forge.HostError{Op: "read the OAuth token's details", Message: "cannot reach GitLab: " + netError(err).Error()}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return tokenInfo{}, &forge.HostError{Op: "read the OAuth token's details", Status: resp.StatusCode, Message: "reading GitLab's answer failed: " + netError(err).Error()}
+		return tokenInfo{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return tokenInfo{}, c.hostError("read the OAuth token's details", resp, body)
