@@ -54,7 +54,6 @@ package azurefake
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,6 +69,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/apicheck"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/fault"
 )
 
 // Options configure a fake.
@@ -119,6 +119,12 @@ type Server struct {
 	gitRoot string
 	done    chan struct{}
 
+	// Faults holds the failures, hangs and latency a test arranged (FailNext, HangNext,
+	// SetLatency; a 429 gets Azure DevOps' throttling message) and counts requests
+	// (RequestCount). Its paths are below the organization URL ("/_apis/projects"); "*"
+	// matches any API request.
+	*fault.Faults
+
 	pushMu sync.Mutex // one push through git at a time, so that its pusher is known
 	pusher *user      // the user of the push in progress, under pushMu
 
@@ -133,18 +139,8 @@ type Server struct {
 	pulls      map[int64]*pull  // by id (unique in the collection)
 	nextPull   int64            //
 	pushes     int64            // push ids
-	failures   []failure        //
-	latency    time.Duration    //
-	counts     map[string]int   // requests by path below the organization ("" for all)
 	usage      map[string][]time.Time
 	deliveries []Delivery
-}
-
-type failure struct {
-	path   string // below the organization, or "*"
-	status int
-	header http.Header
-	hang   bool
 }
 
 // SpecFiles are the Azure DevOps descriptions the fake checks against, below the shared test
@@ -200,9 +196,10 @@ func New(t testing.TB, o Options) *Server {
 		t: t, opts: o, now: o.Now, mux: http.NewServeMux(), done: make(chan struct{}),
 		base: o.PathPrefix + "/" + o.Organization, collection: newGUID(),
 		users: map[string]*user{}, pats: map[string]*pat{}, repos: map[string]*repo{},
-		subs: map[string]*sub{}, pulls: map[int64]*pull{}, counts: map[string]int{},
+		subs: map[string]*sub{}, pulls: map[int64]*pull{},
 		usage: map[string][]time.Time{},
 	}
+	s.Faults = fault.New(s.done)
 	if !o.Unchecked {
 		specs, err := loadSpecs(o.Loader, o.PathPrefix)
 		if err != nil {
@@ -233,71 +230,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
-}
-
-// FailNext makes the next API request to path fail with status and header added to the
-// answer. path is below the organization URL ("/_apis/projects"), without query, or "*" for
-// any API request. Failures queue in order. A 429 gets Azure DevOps' throttling message.
-func (s *Server) FailNext(path string, status int, header http.Header) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{path: path, status: status, header: header.Clone()})
-}
-
-// HangNext makes the next API request to path (as in FailNext) hang until the client gives
-// up or the test ends, as an unresponsive host does.
-func (s *Server) HangNext(path string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{path: path, hang: true})
-}
-
-func (s *Server) takeFailure(path string) *failure {
-	for i, f := range s.failures {
-		if f.path == path || f.path == "*" {
-			s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			return &f
-		}
-	}
-	return nil
-}
-
-// SetLatency delays every API answer by d (git is not delayed).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
-// RequestCount is how many API requests reached path (below the organization URL, without
-// query); "" counts every API request.
-func (s *Server) RequestCount(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[path]
-}
-
-func (s *Server) sleep(ctx context.Context) bool {
-	s.mu.Lock()
-	d := s.latency
-	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
-}
-
-func (s *Server) hang(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.done:
-	}
 }
 
 // reply is what an API handler answers.
@@ -395,7 +327,7 @@ func (s *Server) routes() {
 // the description check, authentication, api-version, scope, the rate limit, the handler,
 // then the answer's check.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
-	if !s.sleep(r.Context()) {
+	if !s.Delay(r.Context()) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
@@ -405,13 +337,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	apiPath := strings.TrimPrefix(r.URL.Path, s.base)
 
-	s.mu.Lock()
-	s.counts[apiPath]++
-	s.counts[""]++
-	f := s.takeFailure(apiPath)
-	s.mu.Unlock()
-	if f != nil && f.hang {
-		s.hang(r.Context())
+	s.Count(apiPath, true)
+	f := s.Take(apiPath, r.URL.Query(), true)
+	if f != nil && f.Hang {
+		s.Hang(r.Context())
 		return
 	}
 
@@ -444,13 +373,13 @@ func (s *Server) checkRequest(r *http.Request) *apicheck.Exchange {
 	return nil
 }
 
-func injected(f *failure) reply {
-	rep := errReply(f.status, "", http.StatusText(f.status))
-	if f.status == http.StatusTooManyRequests {
-		rep = errReply(f.status, "RequestBlockedException",
+func injected(f *fault.Failure) reply {
+	rep := errReply(f.Status, "", http.StatusText(f.Status))
+	if f.Status == http.StatusTooManyRequests {
+		rep = errReply(f.Status, "RequestBlockedException",
 			"TF400733: The request has been canceled: Request was blocked due to exceeding usage of resource 'Core' in namespace 'User'.")
 	}
-	rep.header = f.header
+	rep.header = f.Header
 	return rep
 }
 

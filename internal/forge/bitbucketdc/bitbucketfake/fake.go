@@ -49,7 +49,6 @@
 package bitbucketfake
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,6 +63,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/apicheck"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/fault"
 )
 
 // Options configure a fake.
@@ -103,12 +103,19 @@ type Server struct {
 	// URL/rest/api/1.0 and git at URL/scm.
 	URL string
 
-	t       testing.TB
-	opts    Options
-	now     func() time.Time
-	srv     *httptest.Server
-	mux     *http.ServeMux
-	done    chan struct{} // closed when the test ends, releasing hung requests
+	t    testing.TB
+	opts Options
+	now  func() time.Time
+	srv  *httptest.Server
+	mux  *http.ServeMux
+	done chan struct{} // closed when the test ends, releasing hung requests
+
+	// Faults holds the failures, hangs and latency a test arranged (FailNext, HangNext,
+	// SetLatency; a 429 gets Bitbucket's rate-limit message) and counts requests
+	// (RequestCount). Its paths are below /rest/api/1.0 ("/repos"); "" matches any API
+	// request.
+	*fault.Faults
+
 	gitRoot string
 	git     http.Handler
 	queue   *queue
@@ -119,9 +126,6 @@ type Server struct {
 	projects   map[string]*project // upper key
 	repos      map[int]*repo
 	tokens     map[string]*token // by value
-	failures   []failure
-	latency    time.Duration
-	counts     map[string]int
 	buckets    map[string]*bucket
 	deliveries []Delivery
 	pushLocks  map[string]*sync.Mutex // per git repository: one push at a time
@@ -131,14 +135,6 @@ type Server struct {
 type bucket struct {
 	tokens float64
 	at     time.Time
-}
-
-type failure struct {
-	path   string // "" matches any API request
-	query  map[string]string
-	status int
-	header http.Header
-	hang   bool
 }
 
 // SpecPath is where the Bitbucket description the fake checks against lives, below the
@@ -211,8 +207,9 @@ func newServer(t testing.TB, o Options, spec *apicheck.Spec) *Server {
 	s := &Server{
 		t: t, opts: o, now: o.Now, mux: http.NewServeMux(), done: make(chan struct{}), gitRoot: t.TempDir(),
 		users: map[string]*user{}, projects: map[string]*project{}, repos: map[int]*repo{}, tokens: map[string]*token{},
-		counts: map[string]int{}, buckets: map[string]*bucket{}, pushLocks: map[string]*sync.Mutex{}, pushers: map[string]*user{},
+		buckets: map[string]*bucket{}, pushLocks: map[string]*sync.Mutex{}, pushers: map[string]*user{},
 	}
+	s.Faults = fault.New(s.done)
 	s.git = s.gitHandler()
 	s.routes()
 	var checked http.Handler = s.mux
@@ -247,72 +244,6 @@ func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // API is the REST API's root, URL/rest/api/1.0.
 func (s *Server) API() string { return s.URL + "/rest/api/1.0" }
-
-// FailNext makes the next API request to path fail with status, header added to the
-// response. path is the part after /rest/api/1.0 ("/repos"), "" for any API request; it may
-// carry query parameters that must all be in the request ("/repos?start=25"). Failures queue
-// in order; a 429 gets Bitbucket's rate-limit message.
-func (s *Server) FailNext(path string, status int, header http.Header) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, q := splitQuery(path)
-	s.failures = append(s.failures, failure{path: p, query: q, status: status, header: header.Clone()})
-}
-
-// HangNext makes the next API request to path (as in FailNext) hang until the client gives
-// up or the test ends, as an unresponsive host does.
-func (s *Server) HangNext(path string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, q := splitQuery(path)
-	s.failures = append(s.failures, failure{path: p, query: q, hang: true})
-}
-
-func splitQuery(p string) (string, map[string]string) {
-	path, raw, _ := strings.Cut(p, "?")
-	q := map[string]string{}
-	for _, kv := range strings.Split(raw, "&") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			q[k] = v
-		}
-	}
-	return path, q
-}
-
-func (s *Server) takeFailureLocked(path string, r *http.Request) *failure {
-	for i, f := range s.failures {
-		if f.path != "" && f.path != path {
-			continue
-		}
-		match := true
-		for k, v := range f.query {
-			if r.URL.Query().Get(k) != v {
-				match = false
-				break
-			}
-		}
-		if match {
-			s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			return &f
-		}
-	}
-	return nil
-}
-
-// SetLatency delays every API response by d (git is not delayed).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
-// RequestCount is how many API requests reached path (as in FailNext, without query); ""
-// counts every API request.
-func (s *Server) RequestCount(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[path]
-}
 
 // reply is what an API handler answers; serveAPI adds Bitbucket's common headers.
 type reply struct {
@@ -366,23 +297,6 @@ func (s *Server) api(pattern string, h handler) {
 	s.mux.HandleFunc(method+" "+apiPrefix+p, func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, h) })
 }
 
-func (s *Server) sleep(ctx context.Context) bool {
-	s.mu.Lock()
-	d := s.latency
-	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
-	}
-}
-
 // shuttingDown answers a request cut short by the end of the test (or by its client) with
 // a 503 in Bitbucket's error form, so that nothing half-written is checked or sent.
 func (s *Server) shuttingDown(w http.ResponseWriter) {
@@ -391,17 +305,10 @@ func (s *Server) shuttingDown(w http.ResponseWriter) {
 	_, _ = w.Write([]byte(`{"errors":[{"message":"Bitbucket is shutting down"}]}`))
 }
 
-func (s *Server) hang(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.done:
-	}
-}
-
 // serveAPI is the pipeline every REST request goes through: latency, injected failures,
 // authentication, rate limiting, the handler, then Bitbucket's common headers.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h handler) {
-	if !s.sleep(r.Context()) {
+	if !s.Delay(r.Context()) {
 		s.shuttingDown(w)
 		return
 	}
@@ -411,16 +318,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h handler) {
 		return
 	}
 
-	s.mu.Lock()
-	s.counts[apiPath]++
-	s.counts[""]++
-	f := s.takeFailureLocked(apiPath, r)
-	if f != nil && f.hang {
-		s.mu.Unlock()
-		s.hang(r.Context())
+	s.Count(apiPath, true)
+	f := s.Take(apiPath, r.URL.Query(), true)
+	if f != nil && f.Hang {
+		s.Hang(r.Context())
 		s.shuttingDown(w)
 		return
 	}
+	s.mu.Lock()
 	who, authFail := s.authenticate(r)
 	var rep reply
 	switch {
@@ -438,7 +343,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h handler) {
 		}
 	}
 	hdr := w.Header()
-	hdr.Set("X-AREQUESTID", "@"+strings.ToUpper(randomHex(4))+"x"+strconv.Itoa(s.counts[""])+"x0")
+	hdr.Set("X-AREQUESTID", "@"+strings.ToUpper(randomHex(4))+"x"+strconv.Itoa(s.RequestCount(""))+"x0")
 	if !who.anonymous() {
 		hdr.Set("X-AUSERNAME", who.user.name)
 		hdr.Set("X-AUSERID", strconv.Itoa(who.user.id))
@@ -462,15 +367,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h handler) {
 }
 
 // injected is an injected failure's answer, with Bitbucket's message for a rate limit.
-func injected(f *failure) reply {
-	msg := http.StatusText(f.status)
+func injected(f *fault.Failure) reply {
+	msg := http.StatusText(f.Status)
 	exception := ""
-	if f.status == http.StatusTooManyRequests {
+	if f.Status == http.StatusTooManyRequests {
 		msg = "Rate limit exceeded. Try again later."
 		exception = "com.atlassian.bitbucket.ratelimit.RateLimitedException"
 	}
-	rep := errReply(f.status, exception, msg)
-	rep.header = f.header
+	rep := errReply(f.Status, exception, msg)
+	rep.header = f.Header
 	return rep
 }
 

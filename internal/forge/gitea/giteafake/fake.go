@@ -50,7 +50,6 @@ package giteafake
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,6 +63,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/apicheck"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/fault"
 )
 
 // Options configure a fake.
@@ -115,6 +115,11 @@ type Server struct {
 	mux  *http.ServeMux
 	done chan struct{} // closed when the test ends, releasing hung requests
 
+	// Faults holds the failures, hangs and latency a test arranged (FailNext, HangNext,
+	// SetLatency) and counts requests (RequestCount). Its paths are below /api/v1
+	// ("/user/repos"); "" matches any API request.
+	*fault.Faults
+
 	gitOnce sync.Once
 	gitRoot string
 	git     http.Handler
@@ -127,9 +132,6 @@ type Server struct {
 	repos      map[int64]*repo
 	names      map[string]int64 // lower full name → id
 	tokens     map[string]*token
-	failures   []failure
-	latency    time.Duration
-	counts     map[string]int
 	budgets    map[string]*budget
 	deliveries []Delivery
 }
@@ -137,13 +139,6 @@ type Server struct {
 type budget struct {
 	used  int
 	reset time.Time
-}
-
-type failure struct {
-	path   string // API path; "" matches any
-	status int
-	header http.Header
-	hang   bool
 }
 
 // SpecPath is where the Gitea description the fake checks against lives, below the shared
@@ -200,8 +195,9 @@ func New(t testing.TB, o Options) *Server {
 	s := &Server{
 		t: t, opts: o, now: o.Now, mux: http.NewServeMux(), done: make(chan struct{}),
 		users: map[string]*account{}, repos: map[int64]*repo{}, names: map[string]int64{},
-		tokens: map[string]*token{}, counts: map[string]int{}, budgets: map[string]*budget{},
+		tokens: map[string]*token{}, budgets: map[string]*budget{},
 	}
+	s.Faults = fault.New(s.done)
 	s.routes()
 	var handler http.Handler = s.mux
 	if !o.Unchecked {
@@ -224,48 +220,6 @@ func New(t testing.TB, o Options) *Server {
 
 // Client is an HTTP client for the fake (plain HTTP; no proxies).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
-
-// FailNext makes the next API request to path fail with status, with header added to the
-// answer. path is below /api/v1 ("/user/repos"); "" matches any API request. Failures queue
-// in order.
-func (s *Server) FailNext(path string, status int, header http.Header) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{path: path, status: status, header: header.Clone()})
-}
-
-// HangNext makes the next API request to path (as in FailNext) hang until the client gives up
-// or the test ends, as an unresponsive server does.
-func (s *Server) HangNext(path string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, failure{path: path, hang: true})
-}
-
-func (s *Server) takeFailureLocked(path string) *failure {
-	for i, f := range s.failures {
-		if f.path == "" || f.path == path {
-			s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			return &f
-		}
-	}
-	return nil
-}
-
-// SetLatency delays every API answer by d (git is not delayed).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
-// RequestCount is how many API requests reached path (below /api/v1, without query); ""
-// counts them all.
-func (s *Server) RequestCount(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[path]
-}
 
 // reply is what an API handler answers; serveAPI adds Gitea's common headers.
 type reply struct {
@@ -349,37 +303,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/{owner}/{repo}/", s.serveGit)
 }
 
-// hang holds a request until its client gives up or the test ends, then aborts it: there is
-// no answer to send, nor one for the description check to see.
-func (s *Server) hang(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	panic(http.ErrAbortHandler)
-}
-
-func (s *Server) sleep(ctx context.Context) bool {
-	s.mu.Lock()
-	d := s.latency
-	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
-	}
-}
-
 // serveAPI is the pipeline every REST request goes through: latency, injected failures, the
 // proxy's rate limit, authentication, the token's scopes, the handler, then the headers.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route, h handler) {
-	if !s.sleep(r.Context()) {
+	if !s.Delay(r.Context()) {
 		return
 	}
 	apiPath := strings.TrimPrefix(r.URL.Path, "/api/v1")
@@ -388,14 +315,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route, h ha
 		return
 	}
 
-	s.mu.Lock()
-	s.counts[apiPath]++
-	s.counts[""]++
-	f := s.takeFailureLocked(apiPath)
-	if f != nil && f.hang {
-		s.mu.Unlock()
-		s.hang(r.Context())
+	s.Count(apiPath, true)
+	f := s.Take(apiPath, r.URL.Query(), true)
+	if f != nil && f.Hang {
+		// No answer to send, nor one for the description check to see.
+		s.Hang(r.Context())
+		panic(http.ErrAbortHandler)
 	}
+	s.mu.Lock()
 	tok, authFail := s.authenticateLocked(r)
 	var b *budget
 	if s.opts.RateLimit > 0 {
@@ -405,8 +332,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route, h ha
 	var rep reply
 	switch {
 	case f != nil:
-		rep = s.errReply(f.status, http.StatusText(f.status))
-		rep.header = f.header
+		rep = s.errReply(f.Status, http.StatusText(f.Status))
+		rep.header = f.Header
 	case b != nil && b.used >= s.opts.RateLimit:
 		rep = s.errReply(http.StatusTooManyRequests, "rate limit exceeded")
 		rep.header = http.Header{"Retry-After": {strconv.Itoa(max(int(b.reset.Sub(s.now()).Seconds()), 1))}}

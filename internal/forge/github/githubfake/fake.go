@@ -52,7 +52,6 @@ package githubfake
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -62,7 +61,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,6 +69,7 @@ import (
 	"time"
 
 	"github.com/forgeway/forgeway/internal/apicheck"
+	"github.com/forgeway/forgeway/internal/forge/forgetest/fault"
 )
 
 // Options configure a fake.
@@ -115,6 +114,13 @@ type Server struct {
 	mux  *http.ServeMux
 	done chan struct{} // closed when the test ends, releasing hung requests
 
+	// Faults holds the failures, hangs and latency a test arranged (FailNext, HangNext,
+	// SetLatency; a 403 or 429 with Retry-After gets GitHub's secondary-rate-limit message,
+	// with x-ratelimit-remaining 0 its primary one) and counts requests (RequestCount). Its
+	// paths are the part after /api/v3 ("/user/repos"), or the full path of a web endpoint
+	// ("/login/oauth/access_token").
+	*fault.Faults
+
 	mu            sync.Mutex
 	seq           int64
 	accounts      map[string]*account // lower login
@@ -129,22 +135,11 @@ type Server struct {
 	oauthCodes    map[string]*oauthCode
 	manifestCodes map[string]*manifestCode
 	budgets       map[string]*budget
-	failures      []failure
-	latency       time.Duration
-	counts        map[string]int
 }
 
 type budget struct {
 	used  int
 	reset time.Time
-}
-
-type failure struct {
-	path   string
-	query  url.Values
-	status int
-	header http.Header
-	hang   bool
 }
 
 // SpecPath is where the GitHub description the fake checks against lives, below the shared
@@ -191,8 +186,9 @@ func New(t testing.TB, o Options) *Server {
 		repos: map[int64]*repo{}, names: map[string]int64{}, moved: map[string]int64{},
 		tokens: map[string]*token{}, refresh: map[string]*refreshToken{},
 		oauthCodes: map[string]*oauthCode{}, manifestCodes: map[string]*manifestCode{},
-		budgets: map[string]*budget{}, counts: map[string]int{},
+		budgets: map[string]*budget{},
 	}
+	s.Faults = fault.New(s.done)
 	s.routes()
 	report := func(format string, args ...any) {
 		t.Helper()
@@ -236,69 +232,6 @@ func isDigits(s string) bool {
 
 // Client is an HTTP client for the fake (plain HTTP; no proxies).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
-
-// FailNext makes the next API request to path fail with status, and header added to the
-// response. path is "*" (any request), the part after /api/v3 ("/user/repos"), or the full
-// path of a web endpoint ("/login/oauth/access_token"); it may carry query parameters that must all be in
-// the request ("/user/repos?page=3"). Failures queue in order. A 403 or 429 with Retry-After
-// gets GitHub's secondary-rate-limit message, with x-ratelimit-remaining 0 its primary one.
-func (s *Server) FailNext(path string, status int, header http.Header) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, q := splitQuery(path)
-	s.failures = append(s.failures, failure{path: p, query: q, status: status, header: header.Clone()})
-}
-
-// HangNext makes the next request to path (as in FailNext) hang until the client gives up
-// (or the test ends), as an unresponsive host does.
-func (s *Server) HangNext(path string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, q := splitQuery(path)
-	s.failures = append(s.failures, failure{path: p, query: q, hang: true})
-}
-
-func splitQuery(p string) (string, url.Values) {
-	path, rawQuery, _ := strings.Cut(p, "?")
-	q, _ := url.ParseQuery(rawQuery)
-	return path, q
-}
-
-// takeFailure pops the first failure that matches the request.
-func (s *Server) takeFailure(path string, q url.Values) *failure {
-	for i, f := range s.failures {
-		if f.path != path && f.path != "*" {
-			continue
-		}
-		match := true
-		for k, vs := range f.query {
-			if q.Get(k) != vs[0] {
-				match = false
-				break
-			}
-		}
-		if match {
-			s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			return &f
-		}
-	}
-	return nil
-}
-
-// SetLatency delays every API and web response by d (git is not delayed).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
-// RequestCount is how many requests reached path (as in FailNext, without query); "" counts
-// every API request.
-func (s *Server) RequestCount(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[path]
-}
 
 // RateLimitUsed is how much of its hourly budget a credential has used in the current
 // window. subject is "app:<id>" (JWT), "installation:<id>", "user:<login>" or "anonymous".
@@ -400,36 +333,7 @@ func (s *Server) routes() {
 }
 
 // web registers a web endpoint: latency, counting and injected failures apply, nothing else.
-func (s *Server) web(pattern string, h http.HandlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if !s.sleep(r.Context()) {
-			return
-		}
-		s.mu.Lock()
-		s.counts[r.URL.Path]++
-		f := s.takeFailure(r.URL.Path, r.URL.Query())
-		s.mu.Unlock()
-		if f != nil {
-			if f.hang {
-				s.hang(r.Context())
-				return
-			}
-			for k, v := range f.header {
-				w.Header()[k] = v
-			}
-			http.Error(w, http.StatusText(f.status), f.status)
-			return
-		}
-		h(w, r)
-	})
-}
-
-func (s *Server) hang(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.done:
-	}
-}
+func (s *Server) web(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, s.Web(h)) }
 
 // newKey is an App's key: Options.AppKey, or a fresh one.
 func (s *Server) newKey() (*rsa.PrivateKey, error) {
@@ -439,27 +343,10 @@ func (s *Server) newKey() (*rsa.PrivateKey, error) {
 	return rsa.GenerateKey(rand.Reader, 2048)
 }
 
-func (s *Server) sleep(ctx context.Context) bool {
-	s.mu.Lock()
-	d := s.latency
-	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
-	}
-}
-
 // serveAPI is the pipeline every REST request goes through: latency, injected failures,
 // authentication, the rate limit, the handler, then ETag, Link and rate-limit headers.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h handler) {
-	if !s.sleep(r.Context()) {
+	if !s.Delay(r.Context()) {
 		return
 	}
 	apiPath := strings.TrimPrefix(r.URL.Path, "/api/v3")
@@ -468,15 +355,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h handler) {
 		return
 	}
 
-	s.mu.Lock()
-	s.counts[apiPath]++
-	s.counts[""]++
-	f := s.takeFailure(apiPath, r.URL.Query())
-	if f != nil && f.hang {
-		s.mu.Unlock()
-		s.hang(r.Context())
+	s.Count(apiPath, true)
+	f := s.Take(apiPath, r.URL.Query(), true)
+	if f != nil && f.Hang {
+		s.Hang(r.Context())
 		return
 	}
+	s.mu.Lock()
 	who, authFail := s.authenticate(r)
 	subject := who.subject()
 	b := s.budgetLocked(subject)
@@ -566,19 +451,22 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-func injected(f *failure) reply {
-	msg := http.StatusText(f.status)
+// injected is an injected failure's answer, in GitHub's error form: a 403 or 429 with
+// Retry-After gets GitHub's secondary-rate-limit message, with x-ratelimit-remaining 0 its
+// primary one.
+func injected(f *fault.Failure) reply {
+	msg := http.StatusText(f.Status)
 	doc := docsURL
 	switch {
-	case (f.status == http.StatusForbidden || f.status == http.StatusTooManyRequests) && f.header.Get("Retry-After") != "":
+	case (f.Status == http.StatusForbidden || f.Status == http.StatusTooManyRequests) && f.Header.Get("Retry-After") != "":
 		msg = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 		doc = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-	case (f.status == http.StatusForbidden || f.status == http.StatusTooManyRequests) && f.header.Get("X-RateLimit-Remaining") == "0":
+	case (f.Status == http.StatusForbidden || f.Status == http.StatusTooManyRequests) && f.Header.Get("X-RateLimit-Remaining") == "0":
 		msg = "API rate limit exceeded."
 		doc = "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"
 	}
-	rep := jsonReply(f.status, basicError{Message: msg, DocumentationURL: doc})
-	rep.header = f.header
+	rep := jsonReply(f.Status, basicError{Message: msg, DocumentationURL: doc})
+	rep.header = f.Header
 	return rep
 }
 

@@ -60,7 +60,6 @@ package gitlabfake
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -75,6 +74,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/forgeway/forgeway/internal/forge/forgetest/fault"
 )
 
 // Options configure a fake.
@@ -111,6 +112,12 @@ type Server struct {
 	mux  *http.ServeMux
 	done chan struct{} // closed when the test ends, releasing hung requests and deliveries
 
+	// Faults holds the failures, hangs and latency a test arranged (FailNext, FailAny,
+	// HangNext, SetLatency; see injected for how a failure reads) and counts requests
+	// (RequestCount). Its paths are the part after /api/v4 ("/projects"), or the full path
+	// of a web endpoint ("/oauth/token").
+	*fault.Faults
+
 	gitOnce sync.Once
 	gitRoot string
 	git     http.Handler
@@ -130,9 +137,6 @@ type Server struct {
 	projects    map[int64]*project
 	byPath      map[string]*project // lower full path
 	pusher      map[int64]*user     // project id → user of the push in progress
-	failures    []failure
-	latency     time.Duration
-	counts      map[string]int
 	budgets     map[string]*budget
 	deliveries  []Delivery
 }
@@ -140,15 +144,6 @@ type Server struct {
 type budget struct {
 	used  int
 	reset time.Time
-}
-
-type failure struct {
-	any    bool // matches any API request
-	path   string
-	query  url.Values
-	status int
-	header http.Header
-	hang   bool
 }
 
 // New starts a fake GitLab for the test; it stops when the test ends.
@@ -168,8 +163,9 @@ func New(t testing.TB, o Options) *Server {
 		users: map[string]*user{}, usersByID: map[int64]*user{}, tokens: map[string]*token{},
 		refresh: map[string]*refreshToken{}, codes: map[string]*oauthCode{}, apps: map[string]*oauthApp{},
 		namespaces: map[string]*namespace{}, projects: map[int64]*project{}, byPath: map[string]*project{},
-		pusher: map[int64]*user{}, counts: map[string]int{}, budgets: map[string]*budget{},
+		pusher: map[int64]*user{}, budgets: map[string]*budget{},
 	}
+	s.Faults = fault.New(s.done)
 	s.routes()
 	s.srv = httptest.NewServer(s.mux)
 	t.Cleanup(s.srv.Close)
@@ -182,85 +178,6 @@ func New(t testing.TB, o Options) *Server {
 
 // Client is an HTTP client for the fake (plain HTTP; no proxies).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
-
-// FailNext makes the next API request to path fail with status, and header added to the
-// response. path is the part after /api/v4 ("/projects"), or the full path of a web endpoint
-// ("/oauth/token"); it may carry query parameters that must all be in the request
-// ("/projects?page=3"). Failures queue in order. A 429 answers "Retry later" as GitLab's rate
-// limiter does.
-func (s *Server) FailNext(path string, status int, header http.Header) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, q := splitQuery(path)
-	s.failures = append(s.failures, failure{path: p, query: q, status: status, header: header.Clone()})
-}
-
-// FailAny makes the next n API requests, whatever their path, fail with status and header.
-func (s *Server) FailAny(n, status int, header http.Header) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.failures = append(s.failures, failure{any: true, status: status, header: header.Clone()})
-	}
-}
-
-// HangNext makes the next request to path (as in FailNext) hang until the client gives up
-// (or the test ends), as an unresponsive host does.
-func (s *Server) HangNext(path string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, q := splitQuery(path)
-	s.failures = append(s.failures, failure{path: p, query: q, hang: true})
-}
-
-func splitQuery(p string) (string, url.Values) {
-	path, rawQuery, _ := strings.Cut(p, "?")
-	q, _ := url.ParseQuery(rawQuery)
-	return path, q
-}
-
-// takeFailure pops the first failure that matches the request.
-func (s *Server) takeFailure(path string, q url.Values, api bool) *failure {
-	for i, f := range s.failures {
-		if f.any {
-			if !api {
-				continue
-			}
-		} else {
-			if f.path != path {
-				continue
-			}
-			match := true
-			for k, vs := range f.query {
-				if q.Get(k) != vs[0] {
-					match = false
-					break
-				}
-			}
-			if !match {
-				continue
-			}
-		}
-		s.failures = append(s.failures[:i], s.failures[i+1:]...)
-		return &f
-	}
-	return nil
-}
-
-// SetLatency delays every API and web response by d (git is not delayed).
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.latency = d
-}
-
-// RequestCount is how many requests reached path (as in FailNext, without query); "" counts
-// every API request.
-func (s *Server) RequestCount(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[path]
-}
 
 // RateLimitUsed is how much of the current minute's budget a user has used ("anonymous"
 // for unauthenticated requests).
@@ -407,53 +324,7 @@ func (s *Server) routes() {
 }
 
 // web registers a web endpoint: latency, counting and injected failures apply, nothing else.
-func (s *Server) web(pattern string, h http.HandlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if !s.sleep(r.Context()) {
-			return
-		}
-		s.mu.Lock()
-		s.counts[r.URL.Path]++
-		f := s.takeFailure(r.URL.Path, r.URL.Query(), false)
-		s.mu.Unlock()
-		if f != nil {
-			if f.hang {
-				s.hang(r.Context())
-				return
-			}
-			for k, v := range f.header {
-				w.Header()[k] = v
-			}
-			http.Error(w, http.StatusText(f.status), f.status)
-			return
-		}
-		h(w, r)
-	})
-}
-
-func (s *Server) hang(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.done:
-	}
-}
-
-func (s *Server) sleep(ctx context.Context) bool {
-	s.mu.Lock()
-	d := s.latency
-	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	select {
-	case <-time.After(d):
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.done:
-		return false
-	}
-}
+func (s *Server) web(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, s.Web(h)) }
 
 // readParams merges the query and a JSON or form body, as Grape does.
 func readParams(r *http.Request) (map[string]any, error) {
@@ -491,21 +362,19 @@ func readParams(r *http.Request) (map[string]any, error) {
 // authentication and scopes, the rate limit, the handler, then ETag, pagination and
 // rate-limit headers.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, scopes []string, h handler) {
-	if !s.sleep(r.Context()) {
+	if !s.Delay(r.Context()) {
 		return
 	}
 	apiPath := strings.TrimPrefix(r.URL.Path, "/api/v4")
 	params, perr := readParams(r)
 
-	s.mu.Lock()
-	s.counts[apiPath]++
-	s.counts[""]++
-	f := s.takeFailure(apiPath, r.URL.Query(), true)
-	if f != nil && f.hang {
-		s.mu.Unlock()
-		s.hang(r.Context())
+	s.Count(apiPath, true)
+	f := s.Take(apiPath, r.URL.Query(), true)
+	if f != nil && f.Hang {
+		s.Hang(r.Context())
 		return
 	}
+	s.mu.Lock()
 	tok, authFail := s.authenticate(r)
 	subject := "anonymous"
 	if tok != nil {
@@ -616,17 +485,17 @@ func etagMatch(header, etag string) bool {
 
 // injected is an injected failure's answer, shaped as GitLab's: 429 from its rate limiter,
 // 502/503/504 from its proxy, otherwise the usual {"message": "<status> <text>"}.
-func injected(f *failure) reply {
+func injected(f *fault.Failure) reply {
 	var rep reply
-	switch f.status {
+	switch f.Status {
 	case http.StatusTooManyRequests:
-		rep = reply{status: f.status, text: "Retry later\n"}
+		rep = reply{status: f.Status, text: "Retry later\n"}
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		rep = reply{status: f.status, text: "<html><body><h1>" + strconv.Itoa(f.status) + "</h1>GitLab is not responding</body></html>\n"}
+		rep = reply{status: f.Status, text: "<html><body><h1>" + strconv.Itoa(f.Status) + "</h1>GitLab is not responding</body></html>\n"}
 	default:
-		rep = message(f.status, strconv.Itoa(f.status)+" "+http.StatusText(f.status))
+		rep = message(f.Status, strconv.Itoa(f.Status)+" "+http.StatusText(f.Status))
 	}
-	rep.header = f.header
+	rep.header = f.Header
 	return rep
 }
 
