@@ -316,54 +316,10 @@ func listPages[T any](ctx context.Context, c *Client, op, path string, convert f
 		return &forge.HostError{Op: op, Message: fmt.Sprintf("Gitea kept answering pages past %d", maxPages)}
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	type result struct {
-		items []T
-		err   error
-	}
-	results := make([]chan result, last+1)
-	for p := 2; p <= last; p++ {
-		results[p] = make(chan result, 1)
-	}
-	slots := make(chan struct{}, listConcurrency)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for p := 2; p <= last; p++ {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func(p int) {
-				defer wg.Done()
-				items, _, err := fetch(ctx, p)
-				results[p] <- result{items, err}
-			}(p)
-		}
-	}()
-	for p := 2; p <= last; p++ {
-		var r result
-		select {
-		case r = <-results[p]:
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", op, ctx.Err())
-		}
-		<-slots // page p is consumed: let another fetch start
-		if r.err != nil {
-			return r.err
-		}
-		if err := fn(convert(r.items)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return forge.FetchPages(ctx, op, 2, last, listConcurrency, func(ctx context.Context, page int) ([]T, error) {
+		items, _, err := fetch(ctx, page)
+		return items, err
+	}, func(items []T) error { return fn(convert(items)) })
 }
 
 // repoPath is "/repos/{owner}/{repo}" for a repository, escaped.

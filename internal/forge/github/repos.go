@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/forgeway/forgeway/internal/forge"
 )
@@ -201,54 +200,10 @@ func listPages[T any](ctx context.Context, c *Client, op, prefix string, cred cr
 		return nil
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	type result struct {
-		repos []forge.Repository
-		err   error
-	}
-	results := make([]chan result, last+1)
-	for p := 2; p <= last; p++ {
-		results[p] = make(chan result, 1)
-	}
-	slots := make(chan struct{}, listConcurrency)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for p := 2; p <= last; p++ {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func(p int) {
-				defer wg.Done()
-				repos, _, err := fetch(ctx, p)
-				results[p] <- result{repos, err}
-			}(p)
-		}
-	}()
-	for p := 2; p <= last; p++ {
-		var r result
-		select {
-		case r = <-results[p]:
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", op, ctx.Err())
-		}
-		<-slots // page p is consumed: let another fetch start
-		if r.err != nil {
-			return r.err
-		}
-		if err := fn(r.repos); err != nil {
-			return err
-		}
-	}
-	return nil
+	return forge.FetchPages(ctx, op, 2, last, listConcurrency, func(ctx context.Context, page int) ([]forge.Repository, error) {
+		repos, _, err := fetch(ctx, page)
+		return repos, err
+	}, fn)
 }
 
 // Repository fetches a repository by the hint's full name and checks it is still the one
