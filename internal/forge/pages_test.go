@@ -94,6 +94,26 @@ func TestFetchPages(t *testing.T) {
 		}
 	})
 
+	t.Run("keys streamed, their error after their results", func(t *testing.T) {
+		listFailed := errors.New("the third page of projects failed")
+		keys := func(ctx context.Context, yield func(string) bool) error {
+			for _, k := range []string{"a", "b", "c"} {
+				if !yield(k) {
+					return nil
+				}
+			}
+			return listFailed
+		}
+		var got []string
+		err := forge.InOrder(ctx, "list", 2, keys, func(ctx context.Context, k string) (string, error) {
+			time.Sleep(time.Duration('d'-k[0]) * time.Millisecond) // later keys answer sooner
+			return k + "!", nil
+		}, func(v string) error { got = append(got, v); return nil })
+		if !errors.Is(err, listFailed) || len(got) != 3 || got[0] != "a!" || got[2] != "c!" {
+			t.Fatalf("err %v, results %v", err, got)
+		}
+	})
+
 	t.Run("no pages", func(t *testing.T) {
 		err := forge.FetchPages(ctx, "list", 2, 1, 4, func(context.Context, int) (int, error) {
 			t.Fatal("fetched a page past the last")

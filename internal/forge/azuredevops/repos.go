@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/forgeway/forgeway/internal/forge"
 )
@@ -140,68 +139,13 @@ func (c *Client) listRepos(ctx context.Context, project string) ([]forge.Reposit
 // projects at a time, calling fn once per project that has repositories, in the projects'
 // order. The first error — a listing's or fn's — stops the rest and is returned.
 func (c *Client) Repositories(ctx context.Context, fn func(page []forge.Repository) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	type result struct {
-		repos []forge.Repository
-		err   error
-	}
-	// order holds one channel per project, in the projects' order; its capacity bounds the
-	// listings in flight or waiting to be consumed.
-	order := make(chan chan result, listConcurrency)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(order)
-		err := c.projectsToList(ctx, func(name string) bool {
-			ch := make(chan result, 1)
-			select {
-			case order <- ch:
-			case <-ctx.Done():
-				return false
+	return forge.InOrder(ctx, "list Azure DevOps repositories", listConcurrency, c.projectsToList, c.listRepos,
+		func(repos []forge.Repository) error {
+			if len(repos) == 0 {
+				return nil
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				repos, err := c.listRepos(ctx, name)
-				ch <- result{repos, err}
-			}()
-			return true
+			return fn(repos)
 		})
-		if err != nil {
-			ch := make(chan result, 1)
-			ch <- result{err: err}
-			select {
-			case order <- ch:
-			case <-ctx.Done():
-			}
-		}
-	}()
-	for ch := range order {
-		var r result
-		select {
-		case r = <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("list Azure DevOps repositories: %w", ctx.Err())
-		}
-		if r.err != nil {
-			return r.err
-		}
-		if len(r.repos) == 0 {
-			continue
-		}
-		if err := fn(r.repos); err != nil {
-			return err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("list Azure DevOps repositories: %w", err)
-	}
-	return nil
 }
 
 // projectRef is how a repository's project is addressed: its id when the catalog has it
