@@ -16,13 +16,12 @@ import (
 // expired ctx comes back as ctx's error, wrapped with op. The answer's body is read and
 // closed; its status and headers are the caller's to judge.
 func Exchange(ctx context.Context, hc *http.Client, hr *http.Request, op, product string, limit int64) (*http.Response, []byte, error) {
-	cred := credentialOf(hr)
 	resp, err := hc.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
-		return nil, nil, &HostError{Op: op, Message: "cannot reach " + product + ": " + Redact(StripURL(err).Error(), cred)}
+		return nil, nil, &HostError{Op: op, Message: "cannot reach " + product + ": " + scrubbed(hr, StripURL(err))}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
@@ -31,9 +30,15 @@ func Exchange(ctx context.Context, hc *http.Client, hr *http.Request, op, produc
 			return nil, nil, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 		return nil, nil, &HostError{Op: op, Status: resp.StatusCode,
-			Message: "reading " + possessive(product) + " answer failed: " + Redact(StripURL(err).Error(), cred)}
+			Message: "reading " + possessive(product) + " answer failed: " + scrubbed(hr, StripURL(err))}
 	}
 	return resp, body, nil
+}
+
+// scrubbed is err's text without the credential hr carried: only failures pay for the
+// Scrubber.
+func scrubbed(hr *http.Request, err error) string {
+	return Scrubber("Authorization: " + hr.Header.Get("Authorization"))(err.Error())
 }
 
 // StripURL returns a transport error without the request URL that net/http wraps around it:
@@ -45,24 +50,6 @@ func StripURL(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// credentialOf is the secret part of hr's Authorization header ("Bearer <this>"), or "".
-func credentialOf(hr *http.Request) string {
-	auth := hr.Header.Get("Authorization")
-	if _, cred, ok := strings.Cut(auth, " "); ok {
-		return strings.TrimSpace(cred)
-	}
-	return auth
-}
-
-// Redact removes cred from a message that is about to leave a driver. No host echoes a
-// credential, but a proxy's error page or a transport error might.
-func Redact(msg, cred string) string {
-	if cred == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, cred, "[redacted]")
 }
 
 // possessive is "GitHub's", or "Azure DevOps'" for a name ending in s.

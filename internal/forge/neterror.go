@@ -45,11 +45,7 @@ func Unreachable(err error, api, product string) (detail, hint string) {
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return "connection: cannot connect to " + host + " (" + opErr.Err.Error() + ")", "check the host and port, that " + product + " is running, and firewalls between Forgeway and it"
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return "cannot reach " + host + ": " + err.Error(), "check the base URL and the network between Forgeway and " + product
+	return "cannot reach " + host + ": " + StripURL(err).Error(), "check the base URL and the network between Forgeway and " + product
 }
 
 func isTimeout(err error) bool {

@@ -3,11 +3,9 @@ package gitmirror
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,7 +49,7 @@ func (m *Manager) run(ctx context.Context, s runSpec) (string, error) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = waitDelay
 	var stdout bytes.Buffer
-	stderr := &stderrLog{scrub: newScrubber(s.auth.Header), progress: s.sync.Progress}
+	stderr := &stderrLog{scrub: forge.Scrubber(s.auth.Header), progress: s.sync.Progress}
 	cmd.Stdout = &stdout
 	cmd.Stderr = stderr
 	err := cmd.Run()
@@ -110,45 +108,6 @@ func (m *Manager) env(s runSpec) []string {
 			fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, cfg[2*i+1]))
 	}
 	return env
-}
-
-// newScrubber returns a function that blanks every form of the credential in header (the
-// line, its value, the token after the scheme, and for Basic the decoded password) out of a
-// string, for when a host or git echoes it back.
-func newScrubber(header string) func(string) string {
-	if header == "" {
-		return func(s string) string { return s }
-	}
-	var secrets []string
-	add := func(s string) {
-		if s = strings.TrimSpace(s); len(s) >= 4 {
-			secrets = append(secrets, s)
-		}
-	}
-	add(header)
-	if _, value, ok := strings.Cut(header, ":"); ok {
-		add(value)
-		fields := strings.Fields(value)
-		if len(fields) > 0 {
-			add(fields[len(fields)-1])
-		}
-		if len(fields) == 2 && strings.EqualFold(fields[0], "basic") {
-			if raw, err := base64.StdEncoding.DecodeString(fields[1]); err == nil {
-				add(string(raw))
-				if _, pass, ok := strings.Cut(string(raw), ":"); ok {
-					add(pass)
-				}
-			}
-		}
-	}
-	// Longest first, so that a part never leaves the rest of a longer form behind.
-	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	return func(s string) string {
-		for _, sec := range secrets {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
-		}
-		return s
-	}
 }
 
 // Progress is one progress report of git: the phase ("Receiving objects", "Resolving

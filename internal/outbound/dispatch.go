@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/forgeway/forgeway/internal/forge"
 	"github.com/forgeway/forgeway/internal/store"
 )
 
@@ -206,7 +206,7 @@ func (s *Service) send(ctx context.Context, a store.SubscriptionAttempt) (int, e
 		if errors.Is(err, context.DeadlineExceeded) {
 			return 0, fmt.Errorf("POST %s: no answer within %s", redact(sub.URL), s.o.Timeout)
 		}
-		return 0, fmt.Errorf("POST %s: %w", redact(sub.URL), unwrapURLError(err))
+		return 0, fmt.Errorf("POST %s: %w", redact(sub.URL), forge.StripURL(err))
 	}
 	defer resp.Body.Close()
 	// Read a little of the answer so the connection can be reused; the rest is dropped.
@@ -220,16 +220,6 @@ func (s *Service) send(ctx context.Context, a store.SubscriptionAttempt) (int, e
 		return resp.StatusCode, errors.New(msg)
 	}
 	return resp.StatusCode, nil
-}
-
-// unwrapURLError drops *url.Error's "Post <url>:" prefix (the URL is already named, without
-// its query).
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // redact names a URL in errors and logs without its query (which may carry a consumer's key).

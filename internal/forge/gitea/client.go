@@ -151,7 +151,10 @@ func (c *Client) hostError(op string, resp *http.Response, body []byte, tok stri
 	if json.Unmarshal(body, &ge) != nil {
 		ge = giteaError{}
 	}
-	msg := forge.Redact(ge.text(resp.StatusCode), tok)
+	msg := ge.text(resp.StatusCode)
+	if tok != "" {
+		msg = forge.Scrubber("Authorization: token " + tok)(msg)
+	}
 	if rl, ok := hostclient.RateLimited(resp, c.now()); ok {
 		rl.Detail = op + ": " + msg
 		return rl
