@@ -56,6 +56,10 @@ type Options struct {
 	// CheckpointFrames is how many WAL frames not yet in the SQLite database file start a
 	// checkpoint, which runs beside the writer. 0: 1,000 (SQLite's default).
 	CheckpointFrames int
+	// CachedTail is how much of the SQLite database file's end stays in the OS page cache
+	// once checkpointed; the rest is dropped from it (Linux). 0: 32 MiB; negative: none is
+	// dropped.
+	CachedTail int64
 }
 
 // DB is a store.Store on SQLite or PostgreSQL. Its methods that are not part of a caller's
@@ -116,6 +120,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
+	}
+	if opts.CachedTail == 0 {
+		opts.CachedTail = cachedTail
 	}
 	if opts.CheckpointFrames <= 0 {
 		opts.CheckpointFrames = checkpointFrames
@@ -217,7 +224,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
 	db.writer, db.reader = w, r
-	if db.ckpt, err = newCheckpointer(path, opts.CheckpointFrames, busy, db.log); err != nil {
+	if db.ckpt, err = newCheckpointer(path, opts.CheckpointFrames, opts.CachedTail, busy, db.log); err != nil {
 		_ = w.Close()
 		_ = r.Close()
 		return err
