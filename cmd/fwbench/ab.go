@@ -32,7 +32,11 @@ func ab(ctx context.Context, args []string) error {
 	payload := fs.String("payload", "", "delivery body (default: the corpus push.json, 7 KB)")
 	processing := fs.Bool("processing", false, "servers process what they ingest (8 workers)")
 	walProbe := fs.Bool("wal", false, "after the run, say which B-trees each server's group commits wrote to the WAL")
+	listener := fs.String("listener", "webhooks", "where builds that have a webhook listener take the deliveries: webhooks or main")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := useListener(*listener); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -84,7 +88,7 @@ func ab(ctx context.Context, args []string) error {
 	m := interleave(ctx, *concurrency, *duration, *rounds, loads...)
 	batches := make([]float64, len(children))
 	for i, c := range children[1:] {
-		batches[i+1], _ = serverStats(ctx, client, c.url)
+		batches[i+1], _ = serverStats(ctx, client, c)
 	}
 	var walReport []string
 	if *walProbe {

@@ -10,11 +10,13 @@
 //
 // Usage:
 //
-//	go run ./cmd/fwbench p1 [-duration 10s] [-rounds 5] [-concurrency 64] [-rate 1000] [-payload FILE]
+//	go run ./cmd/fwbench p1 [-duration 10s] [-rounds 5] [-concurrency 64] [-rate 1000] [-payload FILE] [-listener webhooks|main]
 //	go run ./cmd/fwbench p1-hosts [-duration 5s]
-//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-wal] OTHER_FWBENCH_BINARY...
+//	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-wal] [-listener webhooks|main] OTHER_FWBENCH_BINARY...
 //
-// `ab` measures builds of Forgeway against each other (see ab.go).
+// `ab` measures builds of Forgeway against each other (see ab.go). Forgeway takes the
+// deliveries on its webhook listener (webhook_listen), or with -listener main on its main
+// listener, as a build without a webhook listener always does.
 //
 // With FORGEWAY_DATABASE_URL=postgres://… in the environment the Forgeway servers use that
 // PostgreSQL database instead of SQLite. FWBENCH_CPUPROFILE=PATH writes each Forgeway
@@ -186,8 +188,18 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	if err := app.Store.CreateIntegration(ctx, &rec); err != nil {
 		return err
 	}
-	fmt.Printf("URL http://%s/webhooks/%s/%s\n", ln.Addr(), kind, rec.ID)
-	return app.Serve(ctx, ln)
+	if os.Getenv("FWBENCH_LISTENER") == "main" {
+		fmt.Printf("URL http://%s/webhooks/%s/%s\n", ln.Addr(), kind, rec.ID)
+		return app.Serve(ctx, ln)
+	}
+	// The webhook listener (webhook_listen), as an ingest replica behind a public ingress
+	// would take deliveries.
+	hooks, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("API http://%s\nURL http://%s/webhooks/%s/%s\n", ln.Addr(), hooks.Addr(), kind, rec.ID)
+	return app.ServeListeners(ctx, ln, hooks)
 }
 
 // freshSchema creates an empty schema on the PostgreSQL server of dsn and returns dsn with
@@ -261,7 +273,8 @@ func payloadWorkspace(path string, concurrency int) ([]byte, *http.Client, strin
 
 type child struct {
 	cmd *exec.Cmd
-	url string
+	url string // the webhook URL the load posts to
+	api string // the main listener's base URL, when it is not the webhook URL's
 }
 
 // start runs this fwbench binary with args (a serve-* command) and waits for its URL.
@@ -285,10 +298,14 @@ func startExe(ctx context.Context, exe string, args ...string) (*child, error) {
 		return nil, err
 	}
 	sc := bufio.NewScanner(out)
+	var api string
 	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "API "); ok {
+			api = u
+		}
 		if u, ok := strings.CutPrefix(sc.Text(), "URL "); ok {
 			go func() { _, _ = io.Copy(io.Discard, out) }()
-			return &child{cmd: cmd, url: u}, nil
+			return &child{cmd: cmd, url: u, api: api}, nil
 		}
 	}
 	_ = cmd.Process.Kill()
@@ -478,7 +495,7 @@ func measurePair(ctx context.Context, client *http.Client, dir string, kind forg
 	}
 	m := interleave(ctx, concurrency, d, rounds, bl, fl)
 	pr.base, pr.forgeway = m[0], m[1]
-	pr.batch, _ = serverStats(ctx, client, fw.url)
+	pr.batch, _ = serverStats(ctx, client, fw)
 	pr.baseCPU = perDelivery(base.stop(), bl.counter.Load())
 	pr.forgewayCPU = perDelivery(fw.stop(), fl.counter.Load())
 	return pr, nil
@@ -542,7 +559,11 @@ func p1(ctx context.Context, args []string) error {
 	rate := fs.Int("rate", 1000, "arrival rate of the latency run (deliveries per second)")
 	latDuration := fs.Duration("latency-duration", 10*time.Second, "length of the latency run")
 	payload := fs.String("payload", "", "delivery body (default: the corpus push.json, 7 KB)")
+	listener := fs.String("listener", "webhooks", "where Forgeway takes the deliveries: webhooks (the webhook listener) or main (the main listener, net/http)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := useListener(*listener); err != nil {
 		return err
 	}
 	body, client, dir, err := payloadWorkspace(*payload, *concurrency)
@@ -566,7 +587,7 @@ func p1(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per server in %d alternating rounds, loopback, %d CPUs, %s\n\n", len(body), *concurrency, *duration, *rounds, runtime.NumCPU(), engine)
+	fmt.Printf("P1 ingest: %d-byte signed push deliveries, %d concurrent clients, %s per server in %d alternating rounds, loopback, %d CPUs, %s, Forgeway's %s listener\n\n", len(body), *concurrency, *duration, *rounds, runtime.NumCPU(), engine, *listener)
 
 	type result struct {
 		name      string
@@ -621,7 +642,7 @@ func p1(ctx context.Context, args []string) error {
 	fl.throughput(ctx, *concurrency, time.Second) // warm up
 	ok, failed, elapsed := fl.throughput(ctx, *concurrency, *duration)
 	processing.rate, processing.failed = float64(ok)/elapsed.Seconds(), failed
-	batch, processed := serverStats(ctx, client, fw.url)
+	batch, processed := serverStats(ctx, client, fw)
 	processing.batch, processing.processed = batch, fmt.Sprintf("%.0f%%", 100*processed/float64(fl.counter.Load()))
 	processing.cpu = perDelivery(fw.stop(), fl.counter.Load())
 	if err := latency(&processing, "serve-forgeway"); err != nil {
@@ -646,15 +667,31 @@ func p1(ctx context.Context, args []string) error {
 	return nil
 }
 
-// serverStats reads a Forgeway server's /metrics (its URL from a webhook URL of it): how many
+// useListener tells the Forgeway servers started from now on which listener takes the
+// deliveries (serveForgeway reads FWBENCH_LISTENER).
+func useListener(name string) error {
+	switch name {
+	case "webhooks":
+		return os.Unsetenv("FWBENCH_LISTENER")
+	case "main":
+		return os.Setenv("FWBENCH_LISTENER", "main")
+	}
+	return fmt.Errorf("-listener %q: want webhooks or main", name)
+}
+
+// serverStats reads a Forgeway server's /metrics (on its main listener): how many
 // deliveries its group commits carried on average, and how many deliveries it has processed
 // (any outcome). Zeros when it cannot tell.
-func serverStats(ctx context.Context, client *http.Client, webhookURL string) (batch, processed float64) {
-	u, err := url.Parse(webhookURL)
-	if err != nil {
-		return 0, 0
+func serverStats(ctx context.Context, client *http.Client, c *child) (batch, processed float64) {
+	base := c.api
+	if base == "" { // a build without a webhook listener: webhooks and metrics share one
+		u, err := url.Parse(c.url)
+		if err != nil {
+			return 0, 0
+		}
+		base = u.Scheme + "://" + u.Host
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Scheme+"://"+u.Host+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return 0, 0
 	}

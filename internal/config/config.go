@@ -22,6 +22,7 @@ import (
 type Config struct {
 	DataDir           string
 	Listen            string
+	WebhookListen     string
 	PublicURL         string
 	DatabaseURL       string
 	SecretKey         string
@@ -69,6 +70,7 @@ func Settings() []Setting {
 	return []Setting{
 		{Name: "data-dir", Env: "FORGEWAY_DATA_DIR", Default: "./forgeway-data", Help: "Directory for the SQLite database, the secret key file and the git mirrors (created with mode 0700).", set: str(func(c *Config) *string { return &c.DataDir })},
 		{Name: "listen", Env: "FORGEWAY_LISTEN", Default: ":8080", Help: "Address the HTTP server listens on (API, webhooks, metrics).", set: str(func(c *Config) *string { return &c.Listen })},
+		{Name: "webhook-listen", Env: "FORGEWAY_WEBHOOK_LISTEN", Default: "", Help: "Address of a second listener that serves only the webhook endpoints (`POST /webhooks/…`, and `GET /healthz`), on a leaner HTTP/1.1 server: the port to expose to the hosts while the API stays private. Empty: none (webhooks are served on `listen` either way).", set: str(func(c *Config) *string { return &c.WebhookListen })},
 		{Name: "public-url", Env: "FORGEWAY_PUBLIC_URL", Default: "http://localhost:8080", Help: "The URL hosts and browsers reach Forgeway at; webhook and callback URLs are built from it.", set: str(func(c *Config) *string { return &c.PublicURL })},
 		{Name: "database-url", Env: "FORGEWAY_DATABASE_URL", Default: "", Help: "postgres://… to use PostgreSQL (several replicas share it); empty: SQLite in the data directory.", Secret: true, set: str(func(c *Config) *string { return &c.DatabaseURL })},
 		{Name: "secret-key", Env: "FORGEWAY_SECRET_KEY", Default: "", Help: "32-byte key (base64) that encrypts secrets at rest; empty: a key file in the data directory, created on first start with mode 0600. Prefer the environment over the flag.", Secret: true, set: str(func(c *Config) *string { return &c.SecretKey })},

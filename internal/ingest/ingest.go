@@ -88,8 +88,28 @@ type Accepted struct {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	h.handle(w, request{
+		ctx: r.Context(), kind: r.PathValue("kind"), integration: r.PathValue("integration"),
+		header: r.Header, length: r.ContentLength, remote: r.RemoteAddr,
+		body: func(limit int64) io.Reader { return http.MaxBytesReader(w, r.Body, limit) },
+	})
+}
+
+// request is what the handler reads of a delivery's HTTP request, whichever server took it
+// (net/http on the main listener, the webhook listener's; see listener.go).
+type request struct {
+	ctx               context.Context
+	kind, integration string // from the path; integration is empty on /webhooks/{kind}
+	header            http.Header
+	length            int64 // the announced Content-Length; -1 when unknown
+	// body opens the body, failing with an *http.MaxBytesError past limit bytes.
+	body   func(limit int64) io.Reader
+	remote string
+}
+
+func (h *Handler) handle(w http.ResponseWriter, r request) {
 	start := h.now()
-	kind := r.PathValue("kind")
+	kind := r.kind
 	outcome := OutcomeError
 	defer func() { h.observe(kind, outcome, h.now().Sub(start)) }()
 
@@ -101,7 +121,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	wh := drv.Webhooks()
 	limit := wh.MaxBodyBytes()
-	if r.ContentLength > limit {
+	if r.length > limit {
 		outcome = OutcomeTooLarge
 		tooLarge(w, limit)
 		return
@@ -110,7 +130,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	if buf == nil {
 		buf = new([]byte)
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, (*buf)[:0])
+	body, err := readBody(r.body(limit), r.length, (*buf)[:0])
 	// The buffer goes back to the pool when the request is over, unless a store call may
 	// still hold the body (it failed or was abandoned while queued for the commit): drivers
 	// only read it, and every string taken from it is a copy.
@@ -132,31 +152,31 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Drivers only read the headers: no copy.
-	d := forge.Delivery{Header: r.Header, Body: body, ReceivedAt: start.UTC()}
+	d := forge.Delivery{Header: r.header, Body: body, ReceivedAt: start.UTC()}
 	info, err := wh.Identify(d)
 	if err != nil {
 		outcome = OutcomeMalformed
 		problem.Send(w, http.StatusBadRequest, "malformed-delivery", "Not a "+kind+" delivery", err.Error(), "Point only "+kind+" webhooks at this URL.")
 		return
 	}
-	rec, perr := h.authenticate(r.Context(), kind, r.PathValue("integration"), wh, d, info)
+	rec, perr := h.authenticate(r.ctx, kind, r.integration, wh, d, info)
 	if perr != nil {
 		outcome = OutcomeUnknown
 		if perr.Status == http.StatusUnauthorized {
 			outcome = OutcomeRejected
-			h.log.Warn("webhook verification failed", "kind", kind, "integration", r.PathValue("integration"), "delivery", info.ID, "event", info.Event, "remote", r.RemoteAddr, "reason", perr.Detail)
+			h.log.Warn("webhook verification failed", "kind", kind, "integration", r.integration, "delivery", info.ID, "event", info.Event, "remote", r.remote, "reason", perr.Detail)
 		}
 		problem.Write(w, perr)
 		return
 	}
 	sd := &store.Delivery{
 		IntegrationID: rec.ID, Kind: kind, HostID: info.ID, Event: info.Event, Action: info.Action,
-		Headers: keepHeaders(r.Header), Body: body, Status: store.DeliveryReceived, Test: info.Test,
+		Headers: keepHeaders(r.header), Body: body, Status: store.DeliveryReceived, Test: info.Test,
 		ReceivedAt: d.ReceivedAt,
 	}
-	inserted, err := h.st.InsertDelivery(r.Context(), sd, store.NewJob{Kind: events.JobProcess, MaxAttempts: 12})
+	inserted, err := h.st.InsertDelivery(r.ctx, sd, store.NewJob{Kind: events.JobProcess, MaxAttempts: 12})
 	recycle = err == nil
-	if err != nil && r.Context().Err() != nil {
+	if err != nil && r.ctx.Err() != nil {
 		// The host hung up before the commit: nobody reads the answer, and whether the
 		// delivery was committed or not, the host's retry is deduplicated.
 		outcome = OutcomeAborted

@@ -3,6 +3,8 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -117,6 +119,23 @@ func TestContainsFoldAsEqualFoldWindows(t *testing.T) {
 			if got, want := containsFold(s, sub), plain(s, sub); got != want {
 				t.Errorf("containsFold(%q, %q) = %v, want %v", s, sub, got, want)
 			}
+		}
+	}
+}
+
+// The webhook listener's body reader fails past the limit as http.MaxBytesReader does, so
+// the handler answers 413 whichever listener read the body.
+func TestLimitedBytesIsMaxBytesReader(t *testing.T) {
+	body := []byte(strings.Repeat("x", 100))
+	for _, limit := range []int64{0, 99, 100, 101} {
+		fast, fastErr := readBody(&limitedBytes{b: body, limit: limit}, int64(len(body)), nil)
+		std, stdErr := readBody(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader(body)), limit), int64(len(body)), nil)
+		var fm, sm *http.MaxBytesError
+		if errors.As(fastErr, &fm) != errors.As(stdErr, &sm) || (fastErr == nil) != (stdErr == nil) {
+			t.Errorf("limit %d: error %v, net/http's %v", limit, fastErr, stdErr)
+		}
+		if fastErr == nil && !bytes.Equal(fast, std) {
+			t.Errorf("limit %d: read %d bytes, net/http's %d", limit, len(fast), len(std))
 		}
 	}
 }

@@ -10,8 +10,8 @@ import (
 // hand, as encoding/json would write it, when the id needs no escaping (the store's ids never
 // do), and by encoding/json otherwise.
 func writeAccepted(w http.ResponseWriter, a Accepted) {
-	w.Header().Set("Content-Type", "application/json")
 	if !plainID(a.DeliveryID) {
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		_ = json.NewEncoder(w).Encode(a)
 		return
@@ -22,8 +22,13 @@ func writeAccepted(w http.ResponseWriter, a Accepted) {
 	b = append(b, `","duplicate":`...)
 	b = strconv.AppendBool(b, a.Duplicate)
 	b = append(b, "}\n"...)
+	if fw, ok := w.(*fastWriter); ok { // the webhook listener: no header map to fill
+		fw.writeJSON(http.StatusAccepted, b)
+		return
+	}
 	// No Content-Length header: net/http sends one, without a header map entry, for a
 	// small body written by a handler that then returns.
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(b)
 }

@@ -175,11 +175,24 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.Config.Listen, err)
 	}
-	return a.Serve(ctx, ln)
+	var hooks net.Listener
+	if a.Config.WebhookListen != "" {
+		if hooks, err = net.Listen("tcp", a.Config.WebhookListen); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen for webhooks on %s: %w", a.Config.WebhookListen, err)
+		}
+	}
+	return a.ServeListeners(ctx, ln, hooks)
 }
 
-// Serve is Run on an existing listener.
+// Serve is Run on an existing listener, without a webhook listener.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	return a.ServeListeners(ctx, ln, nil)
+}
+
+// ServeListeners is Run on existing listeners: ln for everything, hooks (when not nil) for
+// the webhook endpoints alone (ingest.Listener).
+func (a *App) ServeListeners(ctx context.Context, ln, hooks net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -189,7 +202,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	runCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
-	done := make(chan error, 4)
+	done := make(chan error, 5)
 	var workers sync.WaitGroup
 	workers.Add(3)
 	go func() {
@@ -215,6 +228,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			done <- err
 		}
 	}()
+	var webhooks *ingest.Listener
+	if hooks != nil {
+		webhooks = a.Ingest.NewListener(runCtx, ingest.ListenerOptions{ReadTimeout: srv.ReadTimeout, IdleTimeout: srv.IdleTimeout})
+		go func() {
+			if err := webhooks.Serve(hooks); err != nil {
+				done <- err
+			}
+		}()
+		a.Log.Info("webhook listener serving", "listen", hooks.Addr().String())
+	}
 	a.Log.Info("forgeway serving", "listen", ln.Addr().String(), "public_url", a.Config.PublicURL, "database", redactDSN(a.Config.DatabaseDSN()), "instance", a.Config.InstanceID, "version", Version)
 	var runErr error
 	select {
@@ -224,6 +247,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownGrace)
 	defer cancel()
 	a.Log.Info("shutting down")
+	if webhooks != nil {
+		_ = webhooks.Shutdown(shutCtx)
+	}
 	_ = srv.Shutdown(shutCtx)
 	stopJobs()
 	// The caller closes the database after Serve: every job must have stopped by then.

@@ -30,6 +30,9 @@ type Forgeway struct {
 	URL   string
 	Token string
 	HTTP  *http.Client
+	// WebhookURL is the webhook listener's base URL (webhook_listen): the same webhook
+	// endpoints as under URL, on the server of ingest.Listener.
+	WebhookURL string
 }
 
 // Start runs Forgeway until the test ends. extra are more `serve` flags.
@@ -48,6 +51,10 @@ func StartWith(t testing.TB, dsn string, opts server.Options, extra ...string) *
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
+	hooks, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"--data-dir", t.TempDir(), "--public-url", url, "--log-level", "warn", "--job-poll", "50ms", "--workers", "4"}
 	if dsn != "" {
 		args = append(args, "--database-url", dsn)
@@ -73,7 +80,7 @@ func StartWith(t testing.TB, dsn string, opts server.Options, extra ...string) *
 		t.Fatalf("no admin token printed on first start: %q", out.String())
 	}
 	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln) }()
+	go func() { done <- app.ServeListeners(ctx, ln, hooks) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -83,7 +90,7 @@ func StartWith(t testing.TB, dsn string, opts server.Options, extra ...string) *
 		}
 		app.Close()
 	})
-	return &Forgeway{T: t, App: app, URL: url, Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &Forgeway{T: t, App: app, URL: url, Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}, WebhookURL: "http://" + hooks.Addr().String()}
 }
 
 // Call sends an API request with the admin token and decodes the JSON answer into out (when
