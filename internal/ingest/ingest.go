@@ -103,8 +103,10 @@ type request struct {
 	header            http.Header
 	length            int64 // the announced Content-Length; -1 when unknown
 	// body opens the body, failing with an *http.MaxBytesError past limit bytes.
-	body   func(limit int64) io.Reader
-	remote string
+	body func(limit int64) io.Reader
+	// remote is the client's address, for the log line of a failed verification: net/http
+	// gives it as a string, fasthttp as a net.Addr, formatted (fmt.Sprint) only when logged.
+	remote any
 }
 
 func (h *Handler) handle(w http.ResponseWriter, r request) {
@@ -164,7 +166,7 @@ func (h *Handler) handle(w http.ResponseWriter, r request) {
 		outcome = OutcomeUnknown
 		if perr.Status == http.StatusUnauthorized {
 			outcome = OutcomeRejected
-			h.log.Warn("webhook verification failed", "kind", kind, "integration", r.integration, "delivery", info.ID, "event", info.Event, "remote", r.remote, "reason", perr.Detail)
+			h.log.Warn("webhook verification failed", "kind", kind, "integration", r.integration, "delivery", info.ID, "event", info.Event, "remote", fmt.Sprint(r.remote), "reason", perr.Detail)
 		}
 		problem.Write(w, perr)
 		return
