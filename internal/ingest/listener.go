@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -30,7 +32,82 @@ type Listener struct {
 	srv *fasthttp.Server
 	// ctx is what deliveries taken here are committed under: fasthttp gives a handler no
 	// context that ends with its request, and a commit once started is let finish.
-	ctx context.Context
+	ctx   context.Context
+	names headerNames
+}
+
+// headerNames copies requests' headers into the http.Header the handler reads, keeping one
+// copy of each header name seen: a host sends the same dozen names with every delivery, and
+// a string of each name and value per request was most of the listener's allocations. The
+// names are a copy-on-write map, read without a lock; hostile clients cannot grow it past
+// maxHeaderNames.
+type headerNames struct {
+	mu sync.Mutex // held to add a name
+	m  atomic.Pointer[map[string]string]
+}
+
+// maxHeaderNames bounds the names kept: more than hosts send, together.
+const maxHeaderNames = 256
+
+// name returns b as a string, the kept copy when there is one.
+func (n *headerNames) name(b []byte) string {
+	if m := n.m.Load(); m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	old := n.m.Load()
+	if old == nil {
+		old = new(map[string]string)
+	}
+	if _, ok := (*old)[s]; ok || len(*old) >= maxHeaderNames {
+		return s
+	}
+	next := make(map[string]string, len(*old)+1)
+	for k, v := range *old {
+		next[k] = v
+	}
+	next[s] = s
+	n.m.Store(&next)
+	return s
+}
+
+// header copies rh, but for Host (net/http moves it out of the header too), into an
+// http.Header whose values share one string.
+func (n *headerNames) header(rh *fasthttp.RequestHeader) http.Header {
+	type field struct {
+		name string
+		end  int // of its value in values
+	}
+	var (
+		stackFields [32]field
+		stackValues [1024]byte
+	)
+	fields, values := stackFields[:0], stackValues[:0]
+	for k, v := range rh.All() {
+		if string(k) == "Host" {
+			continue
+		}
+		values = append(values, v...)
+		fields = append(fields, field{n.name(k), len(values)})
+	}
+	all := string(values)
+	vals := make([]string, len(fields))
+	h := make(http.Header, len(fields))
+	start := 0
+	for i, f := range fields {
+		vals[i] = all[start:f.end]
+		start = f.end
+		if prev, ok := h[f.name]; ok {
+			h[f.name] = append(prev, vals[i])
+		} else {
+			h[f.name] = vals[i : i+1 : i+1] // a repeat appends to a copy, not over vals[i+1]
+		}
+	}
+	return h
 }
 
 // ListenerOptions configures a Listener.
@@ -118,14 +195,7 @@ func (l *Listener) route(c *fasthttp.RequestCtx) {
 		problem.Send(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", string(c.Method())+" "+string(path), "Hosts deliver webhooks with POST.")
 		return
 	}
-	header := make(http.Header, 16)
-	for k, v := range c.Request.Header.All() {
-		if string(k) == "Host" { // net/http moves it out of the header too
-			continue
-		}
-		key := string(k)
-		header[key] = append(header[key], string(v))
-	}
+	header := l.names.header(&c.Request.Header)
 	body := c.PostBody()
 	length := int64(c.Request.Header.ContentLength())
 	if length < 0 { // chunked: read whole by now
