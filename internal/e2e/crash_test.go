@@ -74,6 +74,19 @@ func startProcess(t *testing.T, bin, dataDir, addr, token string, extraEnv ...st
 	return p
 }
 
+// waitHealthy waits for a listener's /healthz to answer 200.
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	testserver.Eventually(t, 30*time.Second, base+" healthy", func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
 func (p *process) kill() {
 	if p.cmd.ProcessState == nil {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
@@ -84,7 +97,8 @@ func (p *process) kill() {
 // TestCrashLosesNoAcknowledgedDelivery kills the server with SIGKILL while signed deliveries
 // stream in, restarts it on the same data, and checks that every delivery that got a 202 is
 // there and processed exactly once (one event each), and that a host retrying them all gets
-// "duplicate" for each.
+// "duplicate" for each. Half the deliveries go to the webhook listener, which the process
+// opens from its FORGEWAY_WEBHOOK_LISTEN setting: a 202 from either listener is durable.
 func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server process")
@@ -93,12 +107,14 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 	eachEngine(t, func(t *testing.T, eng engine) {
 		data := t.TempDir()
 		addr := freeAddr(t)
+		hooks := "http://" + freeAddr(t)
 		token := "fwt_crashtestadmintoken"
-		var extra []string
+		extra := []string{"FORGEWAY_WEBHOOK_LISTEN=" + hooks[len("http://"):]}
 		if dsn := eng.dsn(t); dsn != "" {
 			extra = append(extra, "FORGEWAY_DATABASE_URL="+dsn)
 		}
 		p := startProcess(t, bin, data, addr, token, extra...)
+		waitHealthy(t, hooks)
 		e := newEnv(t, p.URL, token)
 		id := e.githubTokenIntegration(nil)
 		body := corpusFile(t, "github", "push.json")
@@ -106,6 +122,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 
 		var mu sync.Mutex
 		var acked []string
+		ackedBy := map[string]int{} // by listener
 		var wg sync.WaitGroup
 		stop := make(chan struct{})
 		for w := range 8 {
@@ -120,7 +137,11 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 					default:
 					}
 					hostID := fmt.Sprintf("crash-%d-%d", w, i)
-					req, _ := http.NewRequest("POST", p.URL+"/webhooks/github/"+id, bytes.NewReader(body))
+					base := p.URL
+					if w%2 == 1 {
+						base = hooks
+					}
+					req, _ := http.NewRequest("POST", base+"/webhooks/github/"+id, bytes.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
 					req.Header.Set("X-GitHub-Event", "push")
 					req.Header.Set("X-GitHub-Delivery", hostID)
@@ -133,6 +154,7 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 					if resp.StatusCode == http.StatusAccepted {
 						mu.Lock()
 						acked = append(acked, hostID)
+						ackedBy[base]++
 						mu.Unlock()
 					}
 				}
@@ -147,7 +169,10 @@ func TestCrashLosesNoAcknowledgedDelivery(t *testing.T) {
 		p.kill()
 		close(stop)
 		wg.Wait()
-		t.Logf("%d deliveries acknowledged before SIGKILL", len(acked))
+		t.Logf("%d deliveries acknowledged before SIGKILL: %v", len(acked), ackedBy)
+		if ackedBy[p.URL] == 0 || ackedBy[hooks] == 0 {
+			t.Errorf("acknowledged by listener: %v; want some by each", ackedBy)
+		}
 
 		p2 := startProcess(t, bin, data, addr, token, extra...)
 		e.URL = p2.URL
