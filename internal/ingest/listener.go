@@ -38,7 +38,7 @@ type Listener struct {
 
 // headerNames copies requests' headers into the http.Header the handler reads, keeping one
 // copy of each header name seen: a host sends the same dozen names with every delivery, and
-// a string of each name and value per request was most of the listener's allocations. The
+// a string of each name and value per request was about half the listener's allocations. The
 // names are a copy-on-write map, read without a lock; hostile clients cannot grow it past
 // maxHeaderNames.
 type headerNames struct {
@@ -51,12 +51,16 @@ const maxHeaderNames = 256
 
 // name returns b as a string, the kept copy when there is one.
 func (n *headerNames) name(b []byte) string {
-	if m := n.m.Load(); m != nil {
+	m := n.m.Load()
+	if m != nil {
 		if s, ok := (*m)[string(b)]; ok {
 			return s
 		}
 	}
 	s := string(b)
+	if m != nil && len(*m) >= maxHeaderNames {
+		return s // full: a client making up names does not take the lock
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	old := n.m.Load()

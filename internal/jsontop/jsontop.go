@@ -152,9 +152,9 @@ const (
 	backslash = '\\' * ones
 )
 
-// notPlain marks, in each byte's high bit, the bytes of w that are not plain: a '"', a '\\'
-// or a control character. Where a byte is marked, every byte below it is plain and marked
-// rightly (a borrow can mark bytes above a match, never below one).
+// notPlain marks, in a byte's high bit, the bytes of w (little-endian) that are not plain: a
+// '"', a '\\' or a control character. The lowest mark is exact, which is all its callers
+// read; marks above it may not be (a borrow can mark a byte above a match, never below one).
 func notPlain(w uint64) uint64 {
 	q, b := w^quotes, w^backslash
 	return ((q-ones)&^q | (b-ones)&^b | (w-spaces)&^w) & highs

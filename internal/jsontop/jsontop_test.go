@@ -2,8 +2,11 @@ package jsontop
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -123,4 +126,31 @@ func benchDoc(b *testing.B) []byte {
 		b.Fatal(err)
 	}
 	return doc
+}
+
+// TestNotPlainFindsTheFirst holds notPlain's lowest mark to the plain table on words mixing
+// plain bytes with every kind of byte that is not.
+func TestNotPlainFindsTheFirst(t *testing.T) {
+	alphabet := []byte{'a', ' ', 0x7f, 0x80, 0xff, '!', '#', '[', ']', '"', '\\', 0, 0x1f, '\n', 0x21, 0x5b, 0x5d}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var w [8]byte
+	for range 200000 {
+		for i := range w {
+			w[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		first := 8
+		for i, c := range w {
+			if !plain[c] {
+				first = i
+				break
+			}
+		}
+		got := 8
+		if m := notPlain(binary.LittleEndian.Uint64(w[:])); m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if got != first {
+			t.Fatalf("%q: notPlain marks byte %d first, want %d", w, got, first)
+		}
+	}
 }
