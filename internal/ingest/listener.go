@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,6 +151,9 @@ func (h *Handler) NewListener(ctx context.Context, o ListenerOptions) *Listener 
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
+		// fasthttp's errors otherwise quote the header block they could not parse, and a
+		// host's webhook token (GitLab's X-Gitlab-Token) is in it. See also cutQuoted.
+		SecureErrorLogMessage: true,
 		// Header names are normalized (fasthttp's default) as net/http canonicalizes them,
 		// so drivers and stored deliveries see the same names from either listener.
 	}
@@ -228,7 +232,34 @@ func (l *Listener) refuse(c *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &small):
 		problem.Send(w, http.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "The request's headers are too large", fmt.Sprintf("the header block exceeds %d bytes", maxHeaderBytes), "Hosts never send such headers; check what is posting to this URL.")
 	default:
-		problem.Send(w, http.StatusBadRequest, "bad-request", "The request could not be read", err.Error(), "")
+		problem.Send(w, http.StatusBadRequest, "bad-request", "The request could not be read", cutQuoted(err.Error()), "")
+	}
+}
+
+// cutQuoted blanks the quoted strings ("…", with Go's escapes) of a fasthttp message: its
+// parser quotes the request line or header line it refused, which may be the one carrying
+// a webhook token, even with SecureErrorLogMessage. The message keeps its shape.
+func cutQuoted(msg string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(msg, '"')
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		b.WriteString(msg[:i])
+		b.WriteString(`"…"`)
+		j := i + 1
+		for j < len(msg) && msg[j] != '"' {
+			if msg[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(msg) {
+			return b.String() // unterminated: the rest is quoted too
+		}
+		msg = msg[j+1:]
 	}
 }
 
@@ -329,5 +360,10 @@ func (f *fastWriter) writeJSON(status int, body []byte) {
 type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
+	for i, a := range args {
+		if err, ok := a.(error); ok { // what it quotes of a request may hold a token
+			args[i] = cutQuoted(err.Error())
+		}
+	}
 	l.log.Warn("webhook listener: " + fmt.Sprintf(format, args...))
 }

@@ -2,11 +2,18 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -76,5 +83,88 @@ func TestHeaderNamesAreKeptOnceAndBounded(t *testing.T) {
 	}
 	if n := len(*names.m.Load()); n != maxHeaderNames {
 		t.Errorf("%d names kept, want the bound %d", n, maxHeaderNames)
+	}
+}
+
+// lockedBuffer is a log sink the listener's goroutines write while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRefusedRequestEchoesNoHeader sends the webhook listener header blocks it cannot parse,
+// holding a GitLab webhook token: fasthttp's own errors quote the block, or the line they
+// refused, and neither the answer nor the log may carry the token.
+func TestRefusedRequestEchoesNoHeader(t *testing.T) {
+	const secret = "glwh-s3cr3t-token-value"
+	var logs lockedBuffer
+	h := &Handler{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	l := h.NewListener(context.Background(), ListenerOptions{MaxBodyBytes: 1 << 20, ReadTimeout: 5 * time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(ln) }()
+
+	var answers []string
+	for _, block := range []string{
+		"X-Gitlab-Token: " + secret + "\r\nNot a header line\r\n", // the block is quoted
+		"X-Gitlab-Token " + secret + "\r\n",                       // the refused line is
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(conn, "POST /webhooks/gitlab/x HTTP/1.1\r\nHost: h\r\n"+block+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("answer %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), answer)
+		}
+		answers = append(answers, string(answer))
+	}
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-served
+	for _, a := range answers {
+		if strings.Contains(a, secret) || !strings.Contains(a, "missing colon") {
+			t.Errorf("the answer quotes the token or says nothing of the error: %s", a)
+		}
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the log quotes the token: %s", logs.String())
+	}
+}
+
+func TestCutQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		`missing colon: "X-Token s\"e\\c"`: `missing colon: "…"`,
+		`a "x" b "y" c`:                    `a "…" b "…" c`,
+		`no quotes`:                        `no quotes`,
+		`open "rest`:                       `open "…"`,
+	} {
+		if got := cutQuoted(in); got != want {
+			t.Errorf("cutQuoted(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
