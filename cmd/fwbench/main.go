@@ -190,7 +190,7 @@ func serveForgeway(ctx context.Context, args []string, workers string) error {
 	}
 	if os.Getenv("FWBENCH_LISTENER") == "main" {
 		fmt.Printf("URL http://%s/webhooks/%s/%s\n", ln.Addr(), kind, rec.ID)
-		return app.Serve(ctx, ln)
+		return app.ServeListeners(ctx, ln, nil)
 	}
 	// The webhook listener (webhook_listen), as an ingest replica behind a public ingress
 	// would take deliveries.

@@ -185,11 +185,6 @@ func (a *App) Run(ctx context.Context) error {
 	return a.ServeListeners(ctx, ln, hooks)
 }
 
-// Serve is Run on an existing listener, without a webhook listener.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	return a.ServeListeners(ctx, ln, nil)
-}
-
 // ServeListeners is Run on existing listeners: ln for everything, hooks (when not nil) for
 // the webhook endpoints alone (ingest.Listener).
 func (a *App) ServeListeners(ctx context.Context, ln, hooks net.Listener) error {
