@@ -170,7 +170,9 @@ func (c *checkpointer) run() {
 		c.running.Store(true)
 		c.checkpoint()
 		if err := c.behind.drop(); err != nil {
-			c.log.Warn("checkpoint the SQLite WAL", "err", err)
+			// Only a cost is lost: said once, and not tried again.
+			c.log.Warn("stopped dropping checkpointed pages from the page cache", "err", err)
+			c.behind.keep = -1
 		}
 		c.running.Store(false)
 	}
