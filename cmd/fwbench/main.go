@@ -317,9 +317,12 @@ func (c *child) stop() time.Duration {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = c.cmd.Wait(); close(done) }()
+	// A connection the load generator dialed but never used holds the server's shutdown
+	// for 5 s, as net/http's would (only then does it count as idle); the server's own
+	// grace is 20 s. Killing it sooner would lose the profiles it writes on the way out.
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-done
 	}
