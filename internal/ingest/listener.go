@@ -225,8 +225,19 @@ func (l *Listener) route(c *fasthttp.RequestCtx) {
 // block, or not HTTP.
 func (l *Listener) refuse(c *fasthttp.RequestCtx, err error) {
 	w := &fastWriter{c: c}
-	var small *fasthttp.ErrSmallBuffer
+	var (
+		small   *fasthttp.ErrSmallBuffer
+		timeout interface{ Timeout() bool }
+	)
 	switch {
+	case errors.As(err, &timeout) && timeout.Timeout():
+		// The client sent nothing, or not all of it, within the read timeout. net/http
+		// closes such a connection without a word, and so must this server: a client that
+		// keeps a connection it dialed and never used (Go's transport does) takes it for an
+		// idle one, and may send a delivery on it just as an answer arrives, which it
+		// would then read as the answer to that delivery. fasthttp writes whatever this
+		// handler leaves, so the connection is closed first, and its write fails.
+		closeNow(c.Conn())
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		tooLarge(w, int64(l.srv.MaxRequestBodySize))
 	case errors.As(err, &small):
@@ -234,6 +245,16 @@ func (l *Listener) refuse(c *fasthttp.RequestCtx, err error) {
 	default:
 		problem.Send(w, http.StatusBadRequest, "bad-request", "The request could not be read", cutQuoted(err.Error()), "")
 	}
+}
+
+// closeNow closes a connection at once, without the lingering close of lingerConn: there is
+// nothing of the client's to wait for.
+func closeNow(c net.Conn) {
+	if lc, ok := c.(lingerConn); ok {
+		_ = lc.TCPConn.Close()
+		return
+	}
+	_ = c.Close()
 }
 
 // cutQuoted blanks the quoted strings ("…", with Go's escapes) of a fasthttp message: its

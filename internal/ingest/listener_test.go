@@ -156,6 +156,58 @@ func TestRefusedRequestEchoesNoHeader(t *testing.T) {
 	}
 }
 
+// TestTimedOutConnectionGetsNoAnswer holds connections open past the read timeout, one
+// that never sends a byte (as a client's spare connection does) and one that stops within
+// its header block: each must be closed without an answer, as net/http closes them, since a
+// client that takes the first for idle would read an answer as that of its next request.
+func TestTimedOutConnectionGetsNoAnswer(t *testing.T) {
+	var logs lockedBuffer
+	h := &Handler{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	l := h.NewListener(context.Background(), ListenerOptions{MaxBodyBytes: 1 << 20, ReadTimeout: 200 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(ln) }()
+	for name, sent := range map[string]string{
+		"nothing":      "",
+		"half a block": "POST /webhooks/github/x HTTP/1.1\r\nHost: h\r\nX-GitHub-Eve",
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(conn, sent)
+		start := time.Now()
+		got, err := io.ReadAll(conn)
+		conn.Close()
+		if len(got) != 0 {
+			t.Errorf("%s sent: the server answered %q", name, got)
+		}
+		if err != nil || time.Since(start) > 5*time.Second {
+			t.Errorf("%s sent: the connection was not closed at the timeout (%v after %v)", name, err, time.Since(start))
+		}
+	}
+	// The listener still serves: a request that is not a webhook gets its answer.
+	resp, err := http.Get("http://" + ln.Addr().String() + "/nowhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("after the timeouts: %d", resp.StatusCode)
+	}
+	if err := l.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-served
+	if logs.String() != "" {
+		t.Errorf("timeouts were logged: %s", logs.String())
+	}
+}
+
 func TestCutQuoted(t *testing.T) {
 	for in, want := range map[string]string{
 		`missing colon: "X-Token s\"e\\c"`: `missing colon: "…"`,
