@@ -104,20 +104,34 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// TestRefusedRequestEchoesNoHeader sends the webhook listener header blocks it cannot parse,
-// holding a GitLab webhook token: fasthttp's own errors quote the block, or the line they
-// refused, and neither the answer nor the log may carry the token.
-func TestRefusedRequestEchoesNoHeader(t *testing.T) {
-	const secret = "glwh-s3cr3t-token-value"
-	var logs lockedBuffer
-	h := &Handler{log: slog.New(slog.NewTextHandler(&logs, nil))}
-	l := h.NewListener(context.Background(), ListenerOptions{MaxBodyBytes: 1 << 20, ReadTimeout: 5 * time.Second})
+// serveBareListener serves a webhook listener whose handler has nothing but a logger (what
+// it logs is returned), on a loopback port, until stop.
+func serveBareListener(t *testing.T, readTimeout time.Duration) (ln net.Listener, logs *lockedBuffer, stop func()) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	h := &Handler{log: slog.New(slog.NewTextHandler(logs, nil))}
+	l := h.NewListener(context.Background(), ListenerOptions{MaxBodyBytes: 1 << 20, ReadTimeout: readTimeout})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- l.Serve(ln) }()
+	return ln, logs, func() {
+		t.Helper()
+		if err := l.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		<-served
+	}
+}
+
+// TestRefusedRequestEchoesNoHeader sends the webhook listener header blocks it cannot parse,
+// holding a GitLab webhook token: fasthttp's own errors quote the block, or the line they
+// refused, and neither the answer nor the log may carry the token.
+func TestRefusedRequestEchoesNoHeader(t *testing.T) {
+	const secret = "glwh-s3cr3t-token-value"
+	ln, logs, stop := serveBareListener(t, 5*time.Second)
 
 	var answers []string
 	for _, block := range []string{
@@ -142,10 +156,7 @@ func TestRefusedRequestEchoesNoHeader(t *testing.T) {
 		}
 		answers = append(answers, string(answer))
 	}
-	if err := l.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-served
+	stop()
 	for _, a := range answers {
 		if strings.Contains(a, secret) || !strings.Contains(a, "missing colon") {
 			t.Errorf("the answer quotes the token or says nothing of the error: %s", a)
@@ -161,15 +172,7 @@ func TestRefusedRequestEchoesNoHeader(t *testing.T) {
 // its header block: each must be closed without an answer, as net/http closes them, since a
 // client that takes the first for idle would read an answer as that of its next request.
 func TestTimedOutConnectionGetsNoAnswer(t *testing.T) {
-	var logs lockedBuffer
-	h := &Handler{log: slog.New(slog.NewTextHandler(&logs, nil))}
-	l := h.NewListener(context.Background(), ListenerOptions{MaxBodyBytes: 1 << 20, ReadTimeout: 200 * time.Millisecond})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- l.Serve(ln) }()
+	ln, logs, stop := serveBareListener(t, 200*time.Millisecond)
 	for name, sent := range map[string]string{
 		"nothing":      "",
 		"half a block": "POST /webhooks/github/x HTTP/1.1\r\nHost: h\r\nX-GitHub-Eve",
@@ -199,10 +202,7 @@ func TestTimedOutConnectionGetsNoAnswer(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("after the timeouts: %d", resp.StatusCode)
 	}
-	if err := l.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-served
+	stop()
 	if logs.String() != "" {
 		t.Errorf("timeouts were logged: %s", logs.String())
 	}
