@@ -222,7 +222,8 @@ func (l *Listener) route(c *fasthttp.RequestCtx) {
 }
 
 // refuse answers a request fasthttp could not read: too large a body, too large a header
-// block, or not HTTP.
+// block, or not HTTP; a connection whose request did not come within the read timeout is
+// closed without an answer.
 func (l *Listener) refuse(c *fasthttp.RequestCtx, err error) {
 	w := &fastWriter{c: c}
 	var (
