@@ -25,9 +25,10 @@ import (
 // independent request that a host sends at the rate its users push: fasthttp parses a
 // request without allocating and keeps no goroutine reading behind the handler, which
 // `fwbench ab` measured at 7-18 µs less server CPU per delivery (94 against 112 µs, 100
-// against 107 in a second run), up to a sixth of what accepting one costs. The deliveries get the same handler, checks and answers as on
-// the main listener; what this one lacks is what a webhook does not use (HTTP/2, the API,
-// noticing a host that hangs up before its delivery is committed).
+// against 107 in a second run), up to a sixth of what accepting one costs. The deliveries
+// get the same handler, checks and answers as on the main listener; what this one lacks is
+// what a webhook does not use (HTTP/2, the API, noticing a host that hangs up before its
+// delivery is committed).
 type Listener struct {
 	h   *Handler
 	srv *fasthttp.Server
