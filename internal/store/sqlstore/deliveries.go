@@ -198,68 +198,30 @@ func (db *DB) commitLoop() {
 func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <-chan struct{} {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	b := &overlappedBatch{batch: batch, prev: prev}
 	defer func() {
-		for _, r := range batch {
+		for _, r := range b.batch {
 			db.bodies.release(r.bodyBuf)
 		}
 	}()
-	var (
-		live    []*deliveryRequest // inserted, or failed while being inserted
-		answers []deliveryAnswer
-		added   int // members of batch given to add
-	)
 	db.batches.Add(1)
-	db.writerStmts.prepareWanted(ctx)
 	// Before the transaction: with every frame copied, it starts the WAL over.
 	db.ckpt.catchUp(ctx, db.writer)
-	tx, err := db.writer.BeginTx(ctx, nil)
-	o := txOps(db, tx)
-	// The inserts run without a deadline of their own: the driver watches a statement's
-	// context from a goroutine it starts per statement, which cost more than the insert's
-	// bind. An in-process insert cannot hang (busy_timeout bounds its waits), and the
-	// transaction keeps ctx.
-	ictx := context.WithoutCancel(ctx)
-	add := func(r *deliveryRequest) error {
-		added++
-		if err := r.ctx.Err(); err != nil {
-			r.answer <- deliveryAnswer{err: err}
-			return nil
-		}
-		live = append(live, r)
-		a, err := o.insertDeliveryRow(ictx, r)
-		answers = append(answers, a)
-		return err
+	conn, err := db.writer.Conn(ctx)
+	if err == nil {
+		err = conn.Raw(func(dc any) error {
+			db.raw.on(dc)
+			return db.writeOverlapped(ctx, &db.raw, b)
+		})
+		err = errors.Join(err, conn.Close())
 	}
-	for err == nil && added < len(batch) {
-		err = add(batch[added])
+	if b.prev != nil { // the transaction did not get that far: the flush still orders answers
+		<-b.prev
 	}
-	// While the previous batch is flushed, what arrives joins this one.
-	for prev != nil {
-		commits := db.commits
-		if err != nil || len(batch) >= db.maxBatch {
-			commits = nil
-		}
-		select {
-		case <-prev:
-			prev = nil
-		case r := <-commits:
-			batch = append(batch, r)
-			err = add(r)
-		}
-	}
-	if err == nil && len(live) > 0 {
-		err = o.insertDeliveryJobs(ictx, live, answers)
-	}
-	switch {
-	case tx == nil:
-	case err != nil || len(live) == 0:
-		_ = tx.Rollback()
-	default:
-		err = tx.Commit()
-	}
+	live, answers := b.live, b.answers
 	db.batched.Add(int64(len(live)))
 	if err != nil {
-		db.commitOneByOne(ctx, append(live, batch[added:]...), err)
+		db.commitOneByOne(ctx, append(live, b.batch[b.added:]...), err)
 		return nil
 	}
 	if len(live) == 0 {
@@ -279,6 +241,68 @@ func (db *DB) commitOverlapped(batch []*deliveryRequest, prev <-chan struct{}) <
 		}
 	}()
 	return done
+}
+
+// overlappedBatch is the batch commitOverlapped is writing.
+type overlappedBatch struct {
+	batch   []*deliveryRequest // grows while prev is being flushed
+	live    []*deliveryRequest // inserted, or failed while being inserted
+	answers []deliveryAnswer   // live's
+	added   int                // members of batch given to add
+	prev    <-chan struct{}    // the previous batch's flush; nil once it is over
+}
+
+// writeOverlapped writes b in one transaction through w and commits it, once the previous
+// batch's flush is over; what arrives until then joins b. It rolls back on any error.
+func (db *DB) writeOverlapped(ctx context.Context, w *rawWriter, b *overlappedBatch) error {
+	// Nothing here watches a context: the driver would start a goroutine per statement to
+	// do it, which cost more than an insert's bind. An in-process statement cannot hang
+	// (busy_timeout bounds its waits).
+	ctx = context.WithoutCancel(ctx)
+	if _, err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	add := func(r *deliveryRequest) error {
+		b.added++
+		if err := r.ctx.Err(); err != nil {
+			r.answer <- deliveryAnswer{err: err}
+			return nil
+		}
+		b.live = append(b.live, r)
+		a, err := w.insertDelivery(ctx, r)
+		b.answers = append(b.answers, a)
+		return err
+	}
+	var err error
+	for err == nil && b.added < len(b.batch) {
+		err = add(b.batch[b.added])
+	}
+	// While the previous batch is flushed, what arrives joins this one.
+	for b.prev != nil {
+		commits := db.commits
+		if err != nil || len(b.batch) >= db.maxBatch {
+			commits = nil
+		}
+		select {
+		case <-b.prev:
+			b.prev = nil
+		case r := <-commits:
+			b.batch = append(b.batch, r)
+			err = add(r)
+		}
+	}
+	if err == nil && len(b.live) > 0 {
+		err = w.insertJobs(ctx, b.live, b.answers)
+	}
+	if err != nil || len(b.live) == 0 {
+		_, _ = w.exec(ctx, "ROLLBACK")
+		return err
+	}
+	if _, err := w.exec(ctx, "COMMIT"); err != nil {
+		_, _ = w.exec(ctx, "ROLLBACK") // when the failed COMMIT left the transaction open
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // commitBatch commits a batch and answers every member. When the batch transaction fails,
@@ -432,25 +456,41 @@ func (o ops) insertDeliveryRows(ctx context.Context, reqs []*deliveryRequest) ([
 	return answers, nil
 }
 
-// insertDeliveryJobs writes the processing jobs of the deliveries a batch inserted. Those
-// whose job is the default one (see InsertDelivery) share one job per kind and attempt bound:
-// a batch then costs the writer one job row instead of one per delivery, and the processor
-// one claim and one completion.
+// insertDeliveryJobs writes the processing jobs of the deliveries a batch inserted
+// (deliveryJobs).
 func (o ops) insertDeliveryJobs(ctx context.Context, reqs []*deliveryRequest, answers []deliveryAnswer) error {
+	jobs, err := deliveryJobs(reqs, answers)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := o.insertSimpleJob(ctx, j); err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+	}
+	return nil
+}
+
+// deliveryJobs returns the processing jobs of the deliveries a batch inserted. Those whose
+// job is the default one (see InsertDelivery) share one job per kind and attempt bound: a
+// batch then costs the writer one job row instead of one per delivery, and the processor one
+// claim and one completion.
+func deliveryJobs(reqs []*deliveryRequest, answers []deliveryAnswer) ([]jobRow, error) {
 	type shared struct {
 		row jobRow
 		ids []string
 	}
-	var groups []*shared
+	var (
+		jobs   []jobRow
+		groups []*shared
+	)
 next:
 	for i, r := range reqs {
 		if !answers[i].inserted {
 			continue
 		}
 		if !r.job.shareable {
-			if err := o.insertSimpleJob(ctx, r.job); err != nil {
-				return fmt.Errorf("insert job: %w", err)
-			}
+			jobs = append(jobs, r.job)
 			continue
 		}
 		for _, g := range groups {
@@ -468,15 +508,13 @@ next:
 		}
 		b, err := json.Marshal(args)
 		if err != nil {
-			return fmt.Errorf("insert job: %w", err)
+			return nil, fmt.Errorf("insert job: %w", err)
 		}
 		g.row.args = string(b)
 		g.row.runAt = now()
-		if err := o.insertSimpleJob(ctx, g.row); err != nil {
-			return fmt.Errorf("insert job: %w", err)
-		}
+		jobs = append(jobs, g.row)
 	}
-	return nil
+	return jobs, nil
 }
 
 // insertDeliveryRow writes one delivery, or finds the stored duplicate.
@@ -486,19 +524,12 @@ func (o ops) insertDeliveryRow(ctx context.Context, r *deliveryRequest) (deliver
 		res sql.Result
 		err error
 	)
-	if d.Status == store.DeliveryReceived && d.Reason == "" && d.Error == "" && d.Attempts == 0 &&
-		r.events == "null" && d.ProcessedAt.IsZero() {
-		// As received, which is how ingest stores every delivery: the columns not yet set
-		// keep their defaults, and the six values fewer to box, convert and bind are a tenth
-		// of the insert's own time.
-		res, err = o.exec(ctx, `INSERT INTO deliveries (id, integration_id, kind, host_id, event,
-			event_action, headers, body, status, test, received_at, body_encoding, dedup_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, '`+store.DeliveryReceived+`', ?, ?, ?, ?)`+skipDuplicate,
+	if asReceived(r) {
+		res, err = o.exec(ctx, sqlInsertReceived,
 			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Test,
 			micros(d.ReceivedAt), r.bodyEnc, r.dedupKey)
 	} else {
-		res, err = o.exec(ctx, `INSERT INTO deliveries (`+deliveryCols+`, dedup_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+skipDuplicate,
+		res, err = o.exec(ctx, sqlInsertDelivery,
 			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
 			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
 			r.dedupKey)
@@ -517,11 +548,19 @@ func (o ops) insertDeliveryRow(ctx context.Context, r *deliveryRequest) (deliver
 	return deliveryAnswer{id: d.ID, inserted: true}, nil
 }
 
+// asReceived reports whether r's delivery is as ingest stores every one: the columns not yet
+// set keep their defaults, and the six values fewer to box, convert and bind are a tenth of
+// the insert's own time.
+func asReceived(r *deliveryRequest) bool {
+	d := &r.d
+	return d.Status == store.DeliveryReceived && d.Reason == "" && d.Error == "" && d.Attempts == 0 &&
+		r.events == "null" && d.ProcessedAt.IsZero()
+}
+
 // duplicateOf returns the id of the stored delivery r duplicates.
 func (o ops) duplicateOf(ctx context.Context, r *deliveryRequest) (string, error) {
 	var id string
-	err := o.writeRow(ctx, `SELECT id FROM deliveries
-		WHERE kind = ? AND integration_id = ? AND dedup_key = ?`, r.d.Kind, r.d.IntegrationID, r.dedupKey).Scan(&id)
+	err := o.writeRow(ctx, sqlDuplicateOf, r.d.Kind, r.d.IntegrationID, r.dedupKey).Scan(&id)
 	if err != nil {
 		return "", fmt.Errorf("find duplicate: %w", err)
 	}

@@ -32,6 +32,34 @@ func openSQLite(t *testing.T, path string) *DB {
 	return db
 }
 
+// warnings counts the log lines at Warn or above of a store opened with its handler.
+type warnings struct {
+	slog.Handler
+	n atomic.Int64
+}
+
+func (w *warnings) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.n.Add(1)
+	}
+	return nil
+}
+
+func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
+
+// openSQLiteWatched is openSQLite for tests that must see nothing go wrong quietly, such as
+// a group commit falling back to committing its members one by one: it counts warnings.
+func openSQLiteWatched(t *testing.T, path string) (*DB, *warnings) {
+	t.Helper()
+	w := &warnings{Handler: slog.DiscardHandler}
+	db, err := Open(t.Context(), path, Options{Logger: slog.New(w)})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db, w
+}
+
 func TestRebind(t *testing.T) {
 	for _, tc := range []struct {
 		in       string
@@ -294,7 +322,7 @@ func TestGroupCommitBatches(t *testing.T) {
 // Deliveries committed together share their default processing job; a job with args of its
 // own, a unique key or another attempt bound stays apart.
 func TestGroupCommitSharesDefaultJobs(t *testing.T) {
-	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	db, warned := openSQLiteWatched(t, filepath.Join(t.TempDir(), "f.db"))
 	ctx := t.Context()
 	release := holdWriter(t, db)
 	defer release()
@@ -332,6 +360,9 @@ func TestGroupCommitSharesDefaultJobs(t *testing.T) {
 	if batches, _ := db.CommitStats(); batches != 2 {
 		t.Fatalf("%d batches, want 2 (the first alone, then the five queued)", batches)
 	}
+	if n := warned.n.Load(); n > 0 {
+		t.Errorf("%d warnings: the batch of five did not commit as one", n)
+	}
 	jobs, _, err := db.ListJobs(ctx, store.JobFilter{Kind: "p"})
 	if err != nil {
 		t.Fatal(err)
@@ -360,6 +391,40 @@ func TestGroupCommitSharesDefaultJobs(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("jobs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Deliveries committed together whose jobs share a unique key leave one pending job of it,
+// in the one transaction: the batch does not fail over the key and fall back.
+func TestGroupCommitUniqueJobs(t *testing.T) {
+	db, warned := openSQLiteWatched(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	release := holdWriter(t, db)
+	defer release()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i)}
+			if _, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p", UniqueKey: "u"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // the first waits for the writer, the rest queue
+	release()
+	wg.Wait()
+	if batches, n := db.CommitStats(); batches > 2 || n != 4 {
+		t.Errorf("%d deliveries in %d batches, want 4 in at most 2", n, batches)
+	}
+	if n := warned.n.Load(); n > 0 {
+		t.Errorf("%d warnings: a batch did not commit as one", n)
+	}
+	jobs, _, err := db.ListJobs(ctx, store.JobFilter{Kind: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 || jobs[0].UniqueKey != "u" {
+		t.Errorf("jobs = %+v, want one of key u", jobs)
 	}
 }
 

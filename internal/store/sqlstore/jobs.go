@@ -118,8 +118,7 @@ func (o ops) insertSimpleJob(ctx context.Context, r jobRow) error {
 		return err
 	}
 	t := micros(now())
-	_, err := o.exec(ctx, `INSERT INTO jobs (kind, args, unique_key, state, attempt, max_attempts,
-		run_at, created_at, updated_at) VALUES (?, ?, '', 'available', 0, ?, ?, ?, ?)`,
+	_, err := o.exec(ctx, sqlInsertJob,
 		r.kind, r.args, r.maxAttempts, micros(r.runAt), t, t)
 	return err
 }

@@ -78,6 +78,8 @@ type DB struct {
 
 	bodies bodyEncoder
 
+	// raw runs the group committer's transactions on SQLite.
+	raw rawWriter
 	// writerStmts and readerStmts keep SQLite's statements prepared; nil on PostgreSQL.
 	writerStmts, readerStmts *stmtCache
 
@@ -386,7 +388,7 @@ func (db *DB) closeConns() error {
 	if db.ckpt != nil {
 		err = db.ckpt.close()
 	}
-	err = errors.Join(err, db.writerStmts.close(), db.readerStmts.close(), db.writer.Close())
+	err = errors.Join(err, db.raw.close(db.writer), db.writerStmts.close(), db.readerStmts.close(), db.writer.Close())
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
 	}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InsertDeliveryWithOutcome", testInsertDeliveryWithOutcome},
 		{"InsertDeliveryConcurrentDuplicates", testInsertDeliveryConcurrentDuplicates},
 		{"InsertDeliveryConcurrentDistinct", testInsertDeliveryConcurrentDistinct},
+		{"InsertDeliveryUniqueJob", testInsertDeliveryUniqueJob},
 		{"DeliveryListAndFinish", testDeliveryList},
 		{"GetDeliveries", testGetDeliveries},
 		{"Events", testEvents},

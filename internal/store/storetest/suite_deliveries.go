@@ -194,6 +194,49 @@ func testInsertDeliveryConcurrentDuplicates(t *testing.T, st store.Store) {
 	}
 }
 
+// testInsertDeliveryUniqueJob: deliveries whose processing job has a unique key, committed
+// together or not, are all stored and leave one pending job of that key, whose args are the
+// first delivery's.
+func testInsertDeliveryUniqueJob(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	const n = 10
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for i := range n {
+		wg.Go(func() {
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint("u-", i), Body: []byte("{}")}
+			ins, err := st.InsertDelivery(ctx, &d, store.NewJob{Kind: "reindex", UniqueKey: "reindex/int_a", Args: map[string]int{"n": i}})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && !ins {
+				err = fmt.Errorf("delivery %d was taken for a duplicate", i)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("errors: %v", errs)
+	}
+	jobs := jobsOfKind(t, st, "reindex")
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs, want the one pending job of the key", len(jobs))
+	}
+	if jobs[0].UniqueKey != "reindex/int_a" || jobs[0].State != store.JobAvailable {
+		t.Errorf("job = key %q state %q, want key reindex/int_a, available", jobs[0].UniqueKey, jobs[0].State)
+	}
+	items, _, err := st.ListDeliveries(ctx, store.DeliveryFilter{})
+	ok(t, err, "list")
+	if len(items) != n {
+		t.Errorf("%d deliveries stored, want %d", len(items), n)
+	}
+}
+
 func testInsertDeliveryConcurrentDistinct(t *testing.T, st store.Store) {
 	ctx := t.Context()
 	const n = 500
