@@ -195,33 +195,14 @@ func testInsertDeliveryConcurrentDuplicates(t *testing.T, st store.Store) {
 }
 
 // testInsertDeliveryUniqueJob: deliveries whose processing job has a unique key, committed
-// together or not, are all stored and leave one pending job of that key, whose args are the
-// first delivery's.
+// together or not, are all stored and leave one pending job of that key.
 func testInsertDeliveryUniqueJob(t *testing.T, st store.Store) {
-	ctx := t.Context()
 	const n = 10
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for i := range n {
-		wg.Go(func() {
-			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint("u-", i), Body: []byte("{}")}
-			ins, err := st.InsertDelivery(ctx, &d, store.NewJob{Kind: "reindex", UniqueKey: "reindex/int_a", Args: map[string]int{"n": i}})
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil && !ins {
-				err = fmt.Errorf("delivery %d was taken for a duplicate", i)
-			}
-			if err != nil {
-				errs = append(errs, err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("errors: %v", errs)
+	ids := insertDistinct(t, st, n, func(i int) store.NewJob {
+		return store.NewJob{Kind: "reindex", UniqueKey: "reindex/int_a", Args: map[string]int{"n": i}}
+	})
+	if len(ids) != n {
+		t.Errorf("%d distinct ids, want %d", len(ids), n)
 	}
 	jobs := jobsOfKind(t, st, "reindex")
 	if len(jobs) != 1 {
@@ -230,16 +211,13 @@ func testInsertDeliveryUniqueJob(t *testing.T, st store.Store) {
 	if jobs[0].UniqueKey != "reindex/int_a" || jobs[0].State != store.JobAvailable {
 		t.Errorf("job = key %q state %q, want key reindex/int_a, available", jobs[0].UniqueKey, jobs[0].State)
 	}
-	items, _, err := st.ListDeliveries(ctx, store.DeliveryFilter{})
-	ok(t, err, "list")
-	if len(items) != n {
-		t.Errorf("%d deliveries stored, want %d", len(items), n)
-	}
 }
 
-func testInsertDeliveryConcurrentDistinct(t *testing.T, st store.Store) {
-	ctx := t.Context()
-	const n = 500
+// insertDistinct inserts n deliveries with distinct host ids concurrently, the i-th with
+// job(i), and returns the ids they were given. Any error, or one taken for a duplicate, fails
+// the test.
+func insertDistinct(t *testing.T, st store.Store, n int, job func(i int) store.NewJob) map[string]bool {
+	t.Helper()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -249,7 +227,7 @@ func testInsertDeliveryConcurrentDistinct(t *testing.T, st store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint("guid-", i), Body: []byte("{}")}
-			ins, err := st.InsertDelivery(ctx, &d, store.NewJob{Kind: "process"})
+			ins, err := st.InsertDelivery(t.Context(), &d, job(i))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -266,6 +244,13 @@ func testInsertDeliveryConcurrentDistinct(t *testing.T, st store.Store) {
 	if len(errs) > 0 {
 		t.Fatalf("%d errors, first: %v", len(errs), errs[0])
 	}
+	return got
+}
+
+func testInsertDeliveryConcurrentDistinct(t *testing.T, st store.Store) {
+	ctx := t.Context()
+	const n = 500
+	got := insertDistinct(t, st, n, func(int) store.NewJob { return store.NewJob{Kind: "process"} })
 	if len(got) != n {
 		t.Fatalf("%d distinct ids, want %d", len(got), n)
 	}
