@@ -11,8 +11,8 @@ import (
 	"github.com/forgeway/forgeway/internal/store"
 )
 
-// The SQL the group committer runs on SQLite through rawWriter. insertDeliveryRow and
-// insertSimpleJob run the same statements through database/sql.
+// The SQL the group committer runs on SQLite through rawWriter. insertDeliveryRow,
+// duplicateOf and insertSimpleJob run the same statements through database/sql.
 const (
 	sqlInsertReceived = `INSERT INTO deliveries (id, integration_id, kind, host_id, event,
 			event_action, headers, body, status, test, received_at, body_encoding, dedup_key)
@@ -43,12 +43,10 @@ type rawWriter struct {
 	args  []driver.NamedValue // reused by every statement
 }
 
-// on returns w ready for the driver connection dc, dropping statements prepared on another
-// (database/sql replaced a broken connection).
+// on makes w ready for the driver connection dc. Statements prepared on another are dropped:
+// database/sql replaced that connection, broken, and closed it with them.
 func (w *rawWriter) on(dc any) {
 	if w.dc != dc {
-		// database/sql replaced a broken connection, and closed it: its statements went
-		// with it.
 		w.forget()
 		w.dc = dc
 	}
