@@ -91,6 +91,7 @@ func (w *rawWriter) closeStmts() error {
 	return err
 }
 
+// stmt returns q prepared on w's connection, preparing it the first time.
 func (w *rawWriter) stmt(ctx context.Context, q string) (driver.Stmt, error) {
 	if s, ok := w.stmts[q]; ok {
 		return s, nil
