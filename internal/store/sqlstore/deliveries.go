@@ -102,7 +102,7 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 	}
 	var err error
 	if job.Args == nil && job.UniqueKey == "" && job.RunAt.IsZero() {
-		// Shareable: insertDeliveryJobs writes its args, once per batch.
+		// Shareable: writeDeliveryJobs writes its args, once per batch.
 		req.job = jobRow{kind: job.Kind, maxAttempts: attemptsOr(job.MaxAttempts), shareable: true}
 	} else {
 		if job.Args == nil {
@@ -259,7 +259,7 @@ func (db *DB) writeOverlapped(ctx context.Context, w *rawWriter, b *overlappedBa
 	// do it, which cost more than an insert's bind. An in-process statement cannot hang
 	// (busy_timeout bounds its waits).
 	ctx = context.WithoutCancel(ctx)
-	if _, err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := w.execCount(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	add := func(r *deliveryRequest) error {
@@ -269,7 +269,7 @@ func (db *DB) writeOverlapped(ctx context.Context, w *rawWriter, b *overlappedBa
 			return nil
 		}
 		b.live = append(b.live, r)
-		a, err := w.insertDelivery(ctx, r)
+		a, err := writeDelivery(ctx, w, r)
 		b.answers = append(b.answers, a)
 		return err
 	}
@@ -292,14 +292,14 @@ func (db *DB) writeOverlapped(ctx context.Context, w *rawWriter, b *overlappedBa
 		}
 	}
 	if err == nil && len(b.live) > 0 {
-		err = w.insertJobs(ctx, b.live, b.answers)
+		err = writeDeliveryJobs(ctx, w, b.live, b.answers)
 	}
 	if err != nil || len(b.live) == 0 {
-		_, _ = w.exec(ctx, "ROLLBACK")
+		_, _ = w.execCount(ctx, "ROLLBACK")
 		return err
 	}
-	if _, err := w.exec(ctx, "COMMIT"); err != nil {
-		_, _ = w.exec(ctx, "ROLLBACK") // when the failed COMMIT left the transaction open
+	if _, err := w.execCount(ctx, "COMMIT"); err != nil {
+		_, _ = w.execCount(ctx, "ROLLBACK") // when the failed COMMIT left the transaction open
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -392,14 +392,14 @@ func (o ops) insertDeliveryChunk(ctx context.Context, reqs []*deliveryRequest) (
 		// a multi-row one. PostgreSQL saves round trips with one statement.
 		answers = make([]deliveryAnswer, len(reqs))
 		for i, r := range reqs {
-			if answers[i], err = o.insertDeliveryRow(ctx, r); err != nil {
+			if answers[i], err = writeDelivery(ctx, o, r); err != nil {
 				return nil, err
 			}
 		}
 	} else if answers, err = o.insertDeliveryRows(ctx, reqs); err != nil {
 		return nil, err
 	}
-	if err := o.insertDeliveryJobs(ctx, reqs, answers); err != nil {
+	if err := writeDeliveryJobs(ctx, o, reqs, answers); err != nil {
 		return nil, err
 	}
 	return answers, nil
@@ -447,7 +447,7 @@ func (o ops) insertDeliveryRows(ctx context.Context, reqs []*deliveryRequest) ([
 			answers[i] = deliveryAnswer{id: r.d.ID, inserted: true}
 			continue
 		}
-		id, err := o.duplicateOf(ctx, r)
+		id, err := duplicateOf(ctx, o, r)
 		if err != nil {
 			return nil, err
 		}
@@ -456,15 +456,49 @@ func (o ops) insertDeliveryRows(ctx context.Context, reqs []*deliveryRequest) ([
 	return answers, nil
 }
 
-// insertDeliveryJobs writes the processing jobs of the deliveries a batch inserted
+// deliveryWriter runs the statements that write a batch of deliveries: ops through
+// database/sql, or the SQLite group committer's rawWriter. Both write with writeDelivery and
+// writeDeliveryJobs.
+type deliveryWriter interface {
+	// execCount runs q and returns how many rows it changed.
+	execCount(ctx context.Context, q string, args ...any) (int64, error)
+	// queryText runs q, which selects one text column, and returns its first row
+	// (sql.ErrNoRows when there is none).
+	queryText(ctx context.Context, q string, args ...any) (string, error)
+	// writeJob writes a job whose id nobody needs.
+	writeJob(ctx context.Context, j jobRow) error
+}
+
+var (
+	_ deliveryWriter = ops{}
+	_ deliveryWriter = (*rawWriter)(nil)
+)
+
+func (o ops) execCount(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := o.exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return affected(res)
+}
+
+func (o ops) queryText(ctx context.Context, q string, args ...any) (string, error) {
+	var s string
+	err := o.writeRow(ctx, q, args...).Scan(&s)
+	return s, err
+}
+
+func (o ops) writeJob(ctx context.Context, j jobRow) error { return o.insertSimpleJob(ctx, j) }
+
+// writeDeliveryJobs writes the processing jobs of the deliveries a batch inserted
 // (deliveryJobs).
-func (o ops) insertDeliveryJobs(ctx context.Context, reqs []*deliveryRequest, answers []deliveryAnswer) error {
+func writeDeliveryJobs(ctx context.Context, w deliveryWriter, reqs []*deliveryRequest, answers []deliveryAnswer) error {
 	jobs, err := deliveryJobs(reqs, answers)
 	if err != nil {
 		return err
 	}
 	for _, j := range jobs {
-		if err := o.insertSimpleJob(ctx, j); err != nil {
+		if err := w.writeJob(ctx, j); err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
 	}
@@ -517,32 +551,30 @@ next:
 	return jobs, nil
 }
 
-// insertDeliveryRow writes one delivery, or finds the stored duplicate.
-func (o ops) insertDeliveryRow(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
+// writeDelivery writes one delivery through w, or finds the stored duplicate.
+func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
 	var (
-		res sql.Result
+		n   int64
 		err error
 	)
+	// Every value is of a type the SQLite driver binds as it is (int64, not int): rawWriter
+	// hands them over without database/sql's conversion.
 	if asReceived(r) {
-		res, err = o.exec(ctx, sqlInsertReceived,
+		n, err = w.execCount(ctx, sqlInsertReceived,
 			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Test,
 			micros(d.ReceivedAt), r.bodyEnc, r.dedupKey)
 	} else {
-		res, err = o.exec(ctx, sqlInsertDelivery,
+		n, err = w.execCount(ctx, sqlInsertDelivery,
 			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
-			d.Reason, d.Error, d.Attempts, d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc,
-			r.dedupKey)
+			d.Reason, d.Error, int64(d.Attempts), d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt),
+			r.bodyEnc, r.dedupKey)
 	}
-	if err != nil {
-		return deliveryAnswer{}, err
-	}
-	n, err := affected(res)
 	if err != nil {
 		return deliveryAnswer{}, err
 	}
 	if n == 0 {
-		id, err := o.duplicateOf(ctx, r)
+		id, err := duplicateOf(ctx, w, r)
 		return deliveryAnswer{id: id}, err
 	}
 	return deliveryAnswer{id: d.ID, inserted: true}, nil
@@ -558,9 +590,8 @@ func asReceived(r *deliveryRequest) bool {
 }
 
 // duplicateOf returns the id of the stored delivery r duplicates.
-func (o ops) duplicateOf(ctx context.Context, r *deliveryRequest) (string, error) {
-	var id string
-	err := o.writeRow(ctx, sqlDuplicateOf, r.d.Kind, r.d.IntegrationID, r.dedupKey).Scan(&id)
+func duplicateOf(ctx context.Context, w deliveryWriter, r *deliveryRequest) (string, error) {
+	id, err := w.queryText(ctx, sqlDuplicateOf, r.d.Kind, r.d.IntegrationID, r.dedupKey)
 	if err != nil {
 		return "", fmt.Errorf("find duplicate: %w", err)
 	}
@@ -569,11 +600,11 @@ func (o ops) duplicateOf(ctx context.Context, r *deliveryRequest) (string, error
 
 // insertDelivery writes one delivery and its job, or finds the stored duplicate.
 func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
-	a, err := o.insertDeliveryRow(ctx, r)
+	a, err := writeDelivery(ctx, o, r)
 	if err != nil || !a.inserted {
 		return a, err
 	}
-	if err := o.insertDeliveryJobs(ctx, []*deliveryRequest{r}, []deliveryAnswer{a}); err != nil {
+	if err := writeDeliveryJobs(ctx, o, []*deliveryRequest{r}, []deliveryAnswer{a}); err != nil {
 		return deliveryAnswer{}, err
 	}
 	return a, nil

@@ -428,6 +428,40 @@ func TestGroupCommitUniqueJobs(t *testing.T) {
 	}
 }
 
+// Deliveries stored with every column set (not as received) commit together too: the
+// committer hands its values to the driver unconverted, and one of a type the driver does
+// not bind would fail the batch into one-by-one commits.
+func TestGroupCommitWritesEveryColumn(t *testing.T) {
+	db, warned := openSQLiteWatched(t, filepath.Join(t.TempDir(), "f.db"))
+	ctx := t.Context()
+	release := holdWriter(t, db)
+	defer release()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i), Event: "push",
+				Status: store.DeliveryFailed, Reason: "r", Error: "e", Attempts: 3, EventIDs: []string{"evt_1"},
+				ProcessedAt: time.Now(), Test: true}
+			if _, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // the first waits for the writer, the rest queue
+	release()
+	wg.Wait()
+	if n := warned.n.Load(); n > 0 {
+		t.Errorf("%d warnings: a batch did not commit as one", n)
+	}
+	items, _, err := db.ListDeliveries(ctx, store.DeliveryFilter{Status: store.DeliveryFailed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 4 || items[0].Attempts != 3 || items[0].Reason != "r" || !items[0].Test {
+		t.Errorf("stored %+v, want 4 failed deliveries with their columns", items)
+	}
+}
+
 func TestGroupCommitIsolatesABadRow(t *testing.T) {
 	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
 	ctx := t.Context()

@@ -61,7 +61,7 @@ type jobRow struct {
 	maxAttempts int
 	runAt       time.Time
 	// shareable: a delivery's default processing job, which the deliveries of a group commit
-	// share (insertDeliveryJobs).
+	// share (deliveryJobs).
 	shareable bool
 }
 

@@ -11,8 +11,8 @@ import (
 	"github.com/forgeway/forgeway/internal/store"
 )
 
-// The SQL the group committer runs on SQLite through rawWriter. insertDeliveryRow,
-// duplicateOf and insertSimpleJob run the same statements through database/sql.
+// The SQL that writes deliveries and their jobs (writeDelivery, insertSimpleJob), through
+// database/sql or, for SQLite's group committer, rawWriter.
 const (
 	sqlInsertReceived = `INSERT INTO deliveries (id, integration_id, kind, host_id, event,
 			event_action, headers, body, status, test, received_at, body_encoding, dedup_key)
@@ -111,8 +111,9 @@ func (w *rawWriter) stmt(ctx context.Context, q string) (driver.Stmt, error) {
 	return s, nil
 }
 
-// bind fills the reused argument slice.
-func (w *rawWriter) bind(args []driver.Value) []driver.NamedValue {
+// bind fills the reused argument slice. The values go to the driver as they are, so each
+// must be of a type it binds (int64, float64, bool, []byte, string, time.Time or nil).
+func (w *rawWriter) bind(args []any) []driver.NamedValue {
 	w.args = w.args[:0]
 	for i, a := range args {
 		w.args = append(w.args, driver.NamedValue{Ordinal: i + 1, Value: a})
@@ -120,8 +121,8 @@ func (w *rawWriter) bind(args []driver.Value) []driver.NamedValue {
 	return w.args
 }
 
-// exec runs q with args and returns how many rows it changed.
-func (w *rawWriter) exec(ctx context.Context, q string, args ...driver.Value) (int64, error) {
+// execCount runs q with args and returns how many rows it changed.
+func (w *rawWriter) execCount(ctx context.Context, q string, args ...any) (int64, error) {
 	s, err := w.stmt(ctx, q)
 	if err != nil {
 		return 0, err
@@ -137,8 +138,8 @@ func (w *rawWriter) exec(ctx context.Context, q string, args ...driver.Value) (i
 	return res.RowsAffected()
 }
 
-// queryString runs q, which selects one text column, and returns its first row.
-func (w *rawWriter) queryString(ctx context.Context, q string, args ...driver.Value) (string, error) {
+// queryText runs q, which selects one text column, and returns its first row.
+func (w *rawWriter) queryText(ctx context.Context, q string, args ...any) (string, error) {
 	s, err := w.stmt(ctx, q)
 	if err != nil {
 		return "", err
@@ -168,60 +169,14 @@ func (w *rawWriter) queryString(ctx context.Context, q string, args ...driver.Va
 	return "", fmt.Errorf("unexpected %T for a text column", dest[0])
 }
 
-// insertDelivery writes r's delivery, as insertDeliveryRow does.
-func (w *rawWriter) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAnswer, error) {
-	d := &r.d
-	var (
-		n   int64
-		err error
-	)
-	if asReceived(r) {
-		n, err = w.exec(ctx, sqlInsertReceived, d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action,
-			r.headers, r.body, d.Test, micros(d.ReceivedAt), r.bodyEnc, r.dedupKey)
-	} else {
-		n, err = w.exec(ctx, sqlInsertDelivery, d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action,
-			r.headers, r.body, d.Status, d.Reason, d.Error, int64(d.Attempts), d.Test, r.events,
-			micros(d.ReceivedAt), micros(d.ProcessedAt), r.bodyEnc, r.dedupKey)
-	}
-	if err != nil {
-		return deliveryAnswer{}, err
-	}
-	if n > 0 {
-		return deliveryAnswer{id: d.ID, inserted: true}, nil
-	}
-	id, err := w.queryString(ctx, sqlDuplicateOf, d.Kind, d.IntegrationID, r.dedupKey)
-	if err != nil {
-		return deliveryAnswer{}, fmt.Errorf("find duplicate: %w", err)
-	}
-	return deliveryAnswer{id: id}, nil
-}
-
-// insertJobs writes the processing jobs of the deliveries a batch inserted, as
-// insertDeliveryJobs does.
-func (w *rawWriter) insertJobs(ctx context.Context, reqs []*deliveryRequest, answers []deliveryAnswer) error {
-	jobs, err := deliveryJobs(reqs, answers)
-	if err != nil {
-		return err
-	}
-	for _, j := range jobs {
-		if err := w.insertJob(ctx, j); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// insertJob writes a job, as insertSimpleJob does.
-func (w *rawWriter) insertJob(ctx context.Context, j jobRow) error {
+// writeJob writes a job, as insertSimpleJob does.
+func (w *rawWriter) writeJob(ctx context.Context, j jobRow) error {
 	t := micros(now())
 	var err error
 	if j.uniqueKey == "" {
-		_, err = w.exec(ctx, sqlInsertJob, j.kind, j.args, int64(j.maxAttempts), micros(j.runAt), t, t)
+		_, err = w.execCount(ctx, sqlInsertJob, j.kind, j.args, int64(j.maxAttempts), micros(j.runAt), t, t)
 	} else {
-		_, err = w.exec(ctx, sqlInsertUniqueJob, j.kind, j.args, j.uniqueKey, int64(j.maxAttempts), micros(j.runAt), t, t)
+		_, err = w.execCount(ctx, sqlInsertUniqueJob, j.kind, j.args, j.uniqueKey, int64(j.maxAttempts), micros(j.runAt), t, t)
 	}
-	if err != nil {
-		return fmt.Errorf("insert job: %w", err)
-	}
-	return nil
+	return err
 }
