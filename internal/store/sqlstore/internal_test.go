@@ -394,18 +394,19 @@ func TestGroupCommitSharesDefaultJobs(t *testing.T) {
 	}
 }
 
-// Deliveries committed together whose jobs share a unique key leave one pending job of it,
-// in the one transaction: the batch does not fail over the key and fall back.
-func TestGroupCommitUniqueJobs(t *testing.T) {
+// commitQueued opens a store and queues n deliveries behind its held writer, so that they
+// commit together, the i-th being made by delivery(i). A batch that falls back to commits
+// one by one logs a warning, which fails the test.
+func commitQueued(t *testing.T, n int, delivery func(i int) (store.Delivery, store.NewJob)) *DB {
+	t.Helper()
 	db, warned := openSQLiteWatched(t, filepath.Join(t.TempDir(), "f.db"))
-	ctx := t.Context()
 	release := holdWriter(t, db)
 	defer release()
 	var wg sync.WaitGroup
-	for i := range 4 {
+	for i := range n {
 		wg.Go(func() {
-			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i)}
-			if _, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p", UniqueKey: "u"}); err != nil {
+			d, job := delivery(i)
+			if _, err := db.InsertDelivery(t.Context(), &d, job); err != nil {
 				t.Error(err)
 			}
 		})
@@ -413,13 +414,23 @@ func TestGroupCommitUniqueJobs(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the first waits for the writer, the rest queue
 	release()
 	wg.Wait()
-	if batches, n := db.CommitStats(); batches > 2 || n != 4 {
-		t.Errorf("%d deliveries in %d batches, want 4 in at most 2", n, batches)
+	if batches, committed := db.CommitStats(); batches > 2 || committed != int64(n) {
+		t.Errorf("%d deliveries in %d batches, want %d in at most 2", committed, batches, n)
 	}
-	if n := warned.n.Load(); n > 0 {
-		t.Errorf("%d warnings: a batch did not commit as one", n)
+	if w := warned.n.Load(); w > 0 {
+		t.Errorf("%d warnings: a batch did not commit as one", w)
 	}
-	jobs, _, err := db.ListJobs(ctx, store.JobFilter{Kind: "p"})
+	return db
+}
+
+// Deliveries committed together whose jobs share a unique key leave one pending job of it,
+// in the one transaction: the batch does not fail over the key and fall back.
+func TestGroupCommitUniqueJobs(t *testing.T) {
+	db := commitQueued(t, 4, func(i int) (store.Delivery, store.NewJob) {
+		return store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i)},
+			store.NewJob{Kind: "p", UniqueKey: "u"}
+	})
+	jobs, _, err := db.ListJobs(t.Context(), store.JobFilter{Kind: "p"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,28 +443,12 @@ func TestGroupCommitUniqueJobs(t *testing.T) {
 // committer hands its values to the driver unconverted, and one of a type the driver does
 // not bind would fail the batch into one-by-one commits.
 func TestGroupCommitWritesEveryColumn(t *testing.T) {
-	db, warned := openSQLiteWatched(t, filepath.Join(t.TempDir(), "f.db"))
-	ctx := t.Context()
-	release := holdWriter(t, db)
-	defer release()
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Go(func() {
-			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i), Event: "push",
-				Status: store.DeliveryFailed, Reason: "r", Error: "e", Attempts: 3, EventIDs: []string{"evt_1"},
-				ProcessedAt: time.Now(), Test: true}
-			if _, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"}); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	time.Sleep(300 * time.Millisecond) // the first waits for the writer, the rest queue
-	release()
-	wg.Wait()
-	if n := warned.n.Load(); n > 0 {
-		t.Errorf("%d warnings: a batch did not commit as one", n)
-	}
-	items, _, err := db.ListDeliveries(ctx, store.DeliveryFilter{Status: store.DeliveryFailed})
+	db := commitQueued(t, 4, func(i int) (store.Delivery, store.NewJob) {
+		return store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i), Event: "push",
+			Status: store.DeliveryFailed, Reason: "r", Error: "e", Attempts: 3, EventIDs: []string{"evt_1"},
+			ProcessedAt: time.Now(), Test: true}, store.NewJob{Kind: "p"}
+	})
+	items, _, err := db.ListDeliveries(t.Context(), store.DeliveryFilter{Status: store.DeliveryFailed})
 	if err != nil {
 		t.Fatal(err)
 	}
