@@ -62,6 +62,10 @@ type deliveryRequest struct {
 	bodyBuf *[]byte
 	// dedupKey is what the deduplication index holds for d.HostID (dedupkey.go).
 	dedupKey string
+	// key is the delivery's row key on SQLite (deliverykey.go), 0 on PostgreSQL; mapKey says
+	// that d.ID does not hold it, so that delivery_keys maps one to the other.
+	key    int64
+	mapKey bool
 	job      jobRow
 	answer   chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
 }
@@ -91,7 +95,15 @@ type deliveryAnswer struct {
 func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.NewJob) (bool, error) {
 	req := &deliveryRequest{ctx: ctx, d: *d, answer: make(chan deliveryAnswer, 1)}
 	req.d.ReceivedAt = orNow(req.d.ReceivedAt)
-	if req.d.ID == "" {
+	switch {
+	case !db.dialect.postgres:
+		req.key = db.keys.next(req.d.ReceivedAt)
+		if req.d.ID == "" {
+			req.d.ID = deliveryID(req.key)
+		} else {
+			req.mapKey = true
+		}
+	case req.d.ID == "":
 		req.d.ID = newIDAt(prefixDelivery, req.d.ReceivedAt)
 	}
 	if req.d.Status == "" {
@@ -554,28 +566,39 @@ next:
 // writeDelivery writes one delivery through w, or finds the stored duplicate.
 func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
-	var (
-		n   int64
-		err error
-	)
 	// Every value is of a type the SQLite driver binds as it is (int64, not int): rawWriter
 	// hands them over without database/sql's conversion.
-	if asReceived(r) {
-		n, err = w.execCount(ctx, sqlInsertReceived,
-			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Test,
-			micros(d.ReceivedAt), r.bodyEnc, r.dedupKey)
+	args := make([]any, 0, 19)
+	received := asReceived(r)
+	q := sqlInsertDelivery
+	if received {
+		q = sqlInsertReceived
+		args = append(args, d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body,
+			d.Test, micros(d.ReceivedAt), r.bodyEnc, r.dedupKey)
 	} else {
-		n, err = w.execCount(ctx, sqlInsertDelivery,
-			d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body, d.Status,
-			d.Reason, d.Error, int64(d.Attempts), d.Test, r.events, micros(d.ReceivedAt), micros(d.ProcessedAt),
-			r.bodyEnc, r.dedupKey)
+		args = append(args, d.ID, d.IntegrationID, d.Kind, d.HostID, d.Event, d.Action, r.headers, r.body,
+			d.Status, d.Reason, d.Error, int64(d.Attempts), d.Test, r.events, micros(d.ReceivedAt),
+			micros(d.ProcessedAt), r.bodyEnc, r.dedupKey)
 	}
+	if r.key != 0 {
+		q = sqlInsertDeliveryKeyed
+		if received {
+			q = sqlInsertReceivedKeyed
+		}
+		args = append(args, r.key)
+	}
+	n, err := w.execCount(ctx, q, args...)
 	if err != nil {
 		return deliveryAnswer{}, err
 	}
 	if n == 0 {
 		id, err := duplicateOf(ctx, w, r)
 		return deliveryAnswer{id: id}, err
+	}
+	if r.mapKey {
+		if _, err := w.execCount(ctx, sqlMapKey, d.ID, r.key); err != nil {
+			return deliveryAnswer{}, fmt.Errorf("map delivery id to its key: %w", err)
+		}
 	}
 	return deliveryAnswer{id: d.ID, inserted: true}, nil
 }
@@ -611,7 +634,11 @@ func (o ops) insertDelivery(ctx context.Context, r *deliveryRequest) (deliveryAn
 }
 
 func (o ops) GetDelivery(ctx context.Context, id string) (store.Delivery, error) {
-	d, err := scanDelivery(o.queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
+	q, args := `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, []any{id}
+	if !o.db.dialect.postgres {
+		q, args = `SELECT `+deliveryCols+` FROM deliveries WHERE n = `+keyOf+` AND id = ?`, append(keyArgs(id), id)
+	}
+	d, err := scanDelivery(o.queryRow(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -631,11 +658,22 @@ func (o ops) GetDeliveries(ctx context.Context, ids []string) ([]store.Delivery,
 	byID := make(map[string]store.Delivery, len(ids))
 	for start := 0; start < len(ids); start += maxGetDeliveries {
 		chunk := ids[start:min(start+maxGetDeliveries, len(ids))]
-		args := make([]any, len(chunk))
+		args := make([]any, len(chunk), 2*len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := o.query(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+		q := `SELECT ` + deliveryCols + ` FROM deliveries WHERE id IN (` + placeholders(len(chunk)) + `)`
+		if !o.db.dialect.postgres {
+			// By the keys the ids hold, and by those delivery_keys maps them to; rows of
+			// another id are left out below.
+			for _, id := range chunk {
+				args = append(args, idKey(id))
+			}
+			q = `SELECT ` + deliveryCols + ` FROM deliveries WHERE n IN (SELECT k.n FROM delivery_keys k WHERE k.id IN (` +
+				placeholders(len(chunk)) + `)) UNION ALL SELECT ` + deliveryCols + ` FROM deliveries WHERE n IN (` +
+				placeholders(len(chunk)) + `)`
+		}
+		rows, err := o.query(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("get %d deliveries: %w", len(ids), err)
 		}
@@ -687,14 +725,22 @@ func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]stor
 			// A cursor of another list (or of this one before ids ordered it).
 			return nil, "", fmt.Errorf("list deliveries: %w", ErrBadCursor)
 		}
-		where, args = append(where, "id < ?"), append(args, c[0])
+		if o.db.dialect.postgres {
+			where, args = append(where, "id < ?"), append(args, c[0])
+		} else {
+			where, args = append(where, "n < "+keyOf), append(args, keyArgs(c[0])...)
+		}
 	}
 	limit := pageLimit(f.Limit)
 	q := `SELECT ` + deliveryCols + ` FROM deliveries`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(limit+1)
+	order := "id"
+	if !o.db.dialect.postgres {
+		order = "n" // in the order of ids the store makes (deliverykey.go)
+	}
+	q += ` ORDER BY ` + order + ` DESC LIMIT ` + strconv.Itoa(limit+1)
 	rows, err := o.query(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries: %w", err)
@@ -729,10 +775,14 @@ func (o ops) FinishDelivery(ctx context.Context, d *store.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("finish delivery %s: encode event ids: %w", d.ID, err)
 	}
+	q := `UPDATE deliveries SET status = ?, reason = ?, error = ?, event_ids = ?,
+		processed_at = ?, attempts = attempts + 1 WHERE id = ?`
+	args := []any{d.Status, d.Reason, d.Error, ids, micros(processed), d.ID}
+	if !o.db.dialect.postgres {
+		q, args = q+` AND n = `+keyOf, append(args, keyArgs(d.ID)...)
+	}
 	var attempts int
-	err = o.writeRow(ctx, `UPDATE deliveries SET status = ?, reason = ?, error = ?, event_ids = ?,
-		processed_at = ?, attempts = attempts + 1 WHERE id = ? RETURNING attempts`,
-		d.Status, d.Reason, d.Error, ids, micros(processed), d.ID).Scan(&attempts)
+	err = o.writeRow(ctx, q+` RETURNING attempts`, args...).Scan(&attempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}

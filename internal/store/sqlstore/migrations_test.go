@@ -102,6 +102,9 @@ func TestLeanIndexesMigration(t *testing.T) {
 		if err := db.MigrateTo(ctx, 5); err != nil {
 			t.Fatalf("up to 00005: %v", err)
 		}
+		if err := db.MigrateTo(ctx, newestSQLite); err != nil {
+			t.Fatalf("up to %d: %v", newestSQLite, err)
+		}
 		j, _, err := db.InsertJob(ctx, store.NewJob{Kind: "c"})
 		if err != nil {
 			t.Fatal(err)
@@ -120,4 +123,130 @@ func TestLeanIndexesMigration(t *testing.T) {
 			t.Errorf("the new job: %v", err)
 		}
 	})
+}
+
+// newestSQLite is the newest SQLite migration.
+const newestSQLite = 6
+
+// TestDeliveryKeyMigration stores deliveries as 00005 left them, keyed by their text ids,
+// then moves to 00006 (integer keys, no index on the id) and back: every delivery keeps its
+// id and is found, listed in order, finished and pruned by it, before and after the
+// deliveries stored with keys.
+func TestDeliveryKeyMigration(t *testing.T) {
+	db := storetest.SQLite(t)
+	ctx := context.Background()
+	in := &store.Integration{Kind: "github", Name: "keys", BaseURL: "https://github.com", Status: "active"}
+	if err := db.CreateIntegration(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MigrateTo(ctx, 5); err != nil {
+		t.Fatalf("down to 00005: %v", err)
+	}
+	// Ids of the form made before 00006 (6 bytes of time, 10 random), inserted out of order.
+	long := time.Now().Add(-72 * time.Hour)
+	old := []string{
+		"dlv_2222222222aaaaaaaaaaaaaaaa", "dlv_2222222222bbbbbbbbbbbbbbbb", "dlv_2222222222cccccccccccccccc",
+	}
+	for _, i := range []int{2, 0, 1} {
+		err := db.ExecWriter(ctx, `INSERT INTO deliveries (id, integration_id, kind, host_id, event, status,
+			received_at, dedup_key) VALUES (?, ?, 'github', ?, 'push', ?, ?, ?)`,
+			old[i], in.ID, "host-"+old[i], store.DeliveryProcessed, long.UnixMicro(), "host-"+old[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.MigrateTo(ctx, newestSQLite); err != nil {
+		t.Fatalf("up to 00006: %v", err)
+	}
+	if got, err := db.QueryWriter(ctx, `SELECT name, name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries'`); err != nil {
+		t.Fatal(err)
+	} else if len(got) != 2 || got["deliveries_dedup"] == "" || got["deliveries_integration"] == "" {
+		t.Errorf("indexes on deliveries after 00006: %v, want deliveries_dedup and deliveries_integration only", got)
+	}
+
+	// A delivery stored now, with a key, and one whose id the caller gave.
+	fresh := store.Delivery{IntegrationID: in.ID, Kind: "github", HostID: "fresh", Event: "push"}
+	if _, err := db.InsertDelivery(ctx, &fresh, store.NewJob{Kind: store.JobProcessDelivery}); err != nil {
+		t.Fatal(err)
+	}
+	given := store.Delivery{ID: "dlv_given", IntegrationID: in.ID, Kind: "github", HostID: "given", Event: "push"}
+	if _, err := db.InsertDelivery(ctx, &given, store.NewJob{Kind: store.JobProcessDelivery}); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{given.ID, fresh.ID, old[2], old[1], old[0]} // newest first
+	for _, id := range all {
+		d, err := db.GetDelivery(ctx, id)
+		if err != nil || d.ID != id {
+			t.Errorf("GetDelivery(%s) = %s, %v", id, d.ID, err)
+		}
+	}
+	got, err := db.GetDeliveries(ctx, append([]string{"dlv_missing", old[0]}, all...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := deliveryIDs(got); strings.Join(ids, " ") != strings.Join(append([]string{old[0]}, all[:4]...), " ") {
+		t.Errorf("GetDeliveries = %v", ids)
+	}
+	// Newest first, two at a time, through cursors on each kind of id.
+	var listed []string
+	for f := (store.DeliveryFilter{Page: store.Page{Limit: 2}}); ; {
+		page, next, err := db.ListDeliveries(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, deliveryIDs(page)...)
+		if next == "" {
+			break
+		}
+		f.After = next
+	}
+	if strings.Join(listed, " ") != strings.Join(all, " ") {
+		t.Errorf("listed %v, want %v", listed, all)
+	}
+	mid := store.Delivery{ID: old[1], Status: store.DeliveryFailed, Error: "boom"}
+	if err := db.FinishDelivery(ctx, &mid); err != nil || mid.Attempts != 1 {
+		t.Fatalf("FinishDelivery(%s) = %v, attempts %d", old[1], err, mid.Attempts)
+	}
+
+	// Pruning a day back takes the three old ones and their ids' mappings; the rest stay.
+	res, err := db.Prune(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deliveries != 3 {
+		t.Errorf("pruned %d deliveries, want the 3 old ones", res.Deliveries)
+	}
+	if maps, err := db.QueryWriter(ctx, `SELECT id, n FROM delivery_keys`); err != nil {
+		t.Fatal(err)
+	} else if len(maps) != 1 || maps[given.ID] == "" {
+		t.Errorf("delivery_keys after the prune: %v, want the given id's only", maps)
+	}
+	for _, id := range old {
+		if _, err := db.GetDelivery(ctx, id); err == nil {
+			t.Errorf("%s is still there after the prune", id)
+		}
+	}
+
+	// And back: the ids are primary keys again.
+	if err := db.MigrateTo(ctx, 5); err != nil {
+		t.Fatalf("down to 00005: %v", err)
+	}
+	rows, err := db.QueryWriter(ctx, `SELECT id, host_id FROM deliveries`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[fresh.ID] != "fresh" || rows[given.ID] != "given" {
+		t.Errorf("deliveries at 00005 again: %v", rows)
+	}
+	if err := db.MigrateTo(ctx, newestSQLite); err != nil {
+		t.Fatalf("up to 00006 again: %v", err)
+	}
+}
+
+func deliveryIDs(ds []store.Delivery) []string {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	return ids
 }

@@ -15,9 +15,29 @@ const pruneBatch = 1000
 func (db *DB) Prune(ctx context.Context, cutoff time.Time) (store.PruneResult, error) {
 	var res store.PruneResult
 	c := micros(cutoff)
-	// Deliveries are found through their ids, which begin with the time they were received:
-	// every delivery received before the cutoff's millisecond has an id less than below.
-	below := idFloor(prefixDelivery, cutoff)
+	// Old deliveries are found by what begins with the time they were received: on
+	// PostgreSQL their ids (every delivery received before the cutoff's millisecond has an
+	// id below idFloor), on SQLite their keys (keyFloor; rows stored before keys have the
+	// smallest).
+	var (
+		below              any
+		events, deliveries string
+	)
+	if db.dialect.postgres {
+		below = idFloor(prefixDelivery, cutoff)
+		events = `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e
+			JOIN deliveries d ON d.id = e.delivery_id
+			WHERE d.id < ? AND d.received_at < ? AND d.status <> 'received' LIMIT ?)`
+		deliveries = `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+			WHERE id < ? AND received_at < ? AND status <> 'received' LIMIT ?)`
+	} else {
+		below = keyFloor(cutoff)
+		events = `DELETE FROM events WHERE seq IN (SELECT e.seq FROM deliveries d
+			JOIN events e ON e.delivery_id = d.id
+			WHERE d.n < ? AND d.received_at < ? AND d.status <> 'received' LIMIT ?)`
+		deliveries = `DELETE FROM deliveries WHERE n IN (SELECT n FROM deliveries
+			WHERE n < ? AND received_at < ? AND status <> 'received' LIMIT ?)`
+	}
 	day := micros(now().Add(-24 * time.Hour))
 	steps := []struct {
 		what  string
@@ -25,13 +45,10 @@ func (db *DB) Prune(ctx context.Context, cutoff time.Time) (store.PruneResult, e
 		fn    func(o ops) (int64, error)
 	}{
 		{"events of old deliveries", &res.Events, func(o ops) (int64, error) {
-			return o.deleteAffected(ctx, `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e
-				JOIN deliveries d ON d.id = e.delivery_id
-				WHERE d.id < ? AND d.received_at < ? AND d.status <> 'received' LIMIT ?)`, below, c, pruneBatch)
+			return o.deleteAffected(ctx, events, below, c, pruneBatch)
 		}},
 		{"old deliveries", &res.Deliveries, func(o ops) (int64, error) {
-			return o.deleteAffected(ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
-				WHERE id < ? AND received_at < ? AND status <> 'received' LIMIT ?)`, below, c, pruneBatch)
+			return o.deleteAffected(ctx, deliveries, below, c, pruneBatch)
 		}},
 		{"finished jobs", &res.Jobs, func(o ops) (int64, error) {
 			// The newest job is never deleted: SQLite numbers a new job one more than the

@@ -11,14 +11,23 @@ import (
 	"github.com/forgeway/forgeway/internal/store"
 )
 
+// The columns and values of a delivery as ingest stores every one (asReceived), and of one
+// with every column set. On SQLite the row key n follows (deliverykey.go).
+const (
+	receivedCols = `id, integration_id, kind, host_id, event, event_action, headers, body, status,
+		test, received_at, body_encoding, dedup_key`
+	receivedVals = `?, ?, ?, ?, ?, ?, ?, ?, '` + store.DeliveryReceived + `', ?, ?, ?, ?`
+	deliveryVals = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+)
+
 // The SQL that writes deliveries and their jobs (writeDelivery, insertSimpleJob), through
 // database/sql or, for SQLite's group committer, rawWriter.
 const (
-	sqlInsertReceived = `INSERT INTO deliveries (id, integration_id, kind, host_id, event,
-			event_action, headers, body, status, test, received_at, body_encoding, dedup_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, '` + store.DeliveryReceived + `', ?, ?, ?, ?)` + skipDuplicate
-	sqlInsertDelivery = `INSERT INTO deliveries (` + deliveryCols + `, dedup_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + skipDuplicate
+	sqlInsertReceived      = `INSERT INTO deliveries (` + receivedCols + `) VALUES (` + receivedVals + `)` + skipDuplicate
+	sqlInsertDelivery      = `INSERT INTO deliveries (` + deliveryCols + `, dedup_key) VALUES (` + deliveryVals + `)` + skipDuplicate
+	sqlInsertReceivedKeyed = `INSERT INTO deliveries (` + receivedCols + `, n) VALUES (` + receivedVals + `, ?)` + skipDuplicate
+	sqlInsertDeliveryKeyed = `INSERT INTO deliveries (` + deliveryCols + `, dedup_key, n) VALUES (` + deliveryVals + `, ?)` + skipDuplicate
+	sqlMapKey              = `INSERT INTO delivery_keys (id, n) VALUES (?, ?)`
 	sqlDuplicateOf = `SELECT id FROM deliveries
 		WHERE kind = ? AND integration_id = ? AND dedup_key = ?`
 	sqlInsertJob = `INSERT INTO jobs (kind, args, unique_key, state, attempt, max_attempts,

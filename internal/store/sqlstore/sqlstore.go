@@ -77,6 +77,8 @@ type DB struct {
 	maxBatch      int
 
 	bodies bodyEncoder
+	// keys hands out deliveries' row keys on SQLite (deliverykey.go).
+	keys deliveryKeys
 
 	// raw runs the group committer's transactions on SQLite.
 	raw rawWriter
@@ -149,6 +151,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		db.closeConns()
 		return nil, err
+	}
+	if !db.dialect.postgres {
+		if err := db.keys.load(ctx, db.ops); err != nil {
+			db.closeConns()
+			return nil, err
+		}
 	}
 	go db.commitLoop()
 	if db.ckpt != nil {
