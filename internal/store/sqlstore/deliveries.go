@@ -66,8 +66,8 @@ type deliveryRequest struct {
 	// that d.ID does not hold it, so that delivery_keys maps one to the other.
 	key    int64
 	mapKey bool
-	job      jobRow
-	answer   chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
+	job    jobRow
+	answer chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
 }
 
 type deliveryAnswer struct {

@@ -28,7 +28,7 @@ const (
 	sqlInsertReceivedKeyed = `INSERT INTO deliveries (` + receivedCols + `, n) VALUES (` + receivedVals + `, ?)` + skipDuplicate
 	sqlInsertDeliveryKeyed = `INSERT INTO deliveries (` + deliveryCols + `, dedup_key, n) VALUES (` + deliveryVals + `, ?)` + skipDuplicate
 	sqlMapKey              = `INSERT INTO delivery_keys (id, n) VALUES (?, ?)`
-	sqlDuplicateOf = `SELECT id FROM deliveries
+	sqlDuplicateOf         = `SELECT id FROM deliveries
 		WHERE kind = ? AND integration_id = ? AND dedup_key = ?`
 	sqlInsertJob = `INSERT INTO jobs (kind, args, unique_key, state, attempt, max_attempts,
 		run_at, created_at, updated_at) VALUES (?, ?, '', 'available', 0, ?, ?, ?, ?)`
