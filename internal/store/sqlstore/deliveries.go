@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -62,10 +63,16 @@ type deliveryRequest struct {
 	bodyBuf *[]byte
 	// dedupKey is what the deduplication index holds for d.HostID (dedupkey.go).
 	dedupKey string
-	// key is the delivery's row key on SQLite (deliverykey.go), 0 on PostgreSQL; mapKey says
-	// that d.ID does not hold it, so that delivery_keys maps one to the other.
+	// keys hands out the delivery's row key on SQLite (deliverykey.go); nil on PostgreSQL.
+	// The committer takes it as it writes the row, so that keys grow in the order rows are
+	// written and every row appends to the table. When the caller gave no id, the id is made
+	// then, from the key and idRand; otherwise delivery_keys maps the given id to the key.
+	keys   *deliveryKeys
 	key    int64
-	mapKey bool
+	idRand [8]byte
+	madeID bool // d.ID was made from key
+	// jobOfID: job is not shareable and its args are the delivery's id, written once known.
+	jobOfID bool
 	job    jobRow
 	answer chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
 }
@@ -97,11 +104,10 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 	req.d.ReceivedAt = orNow(req.d.ReceivedAt)
 	switch {
 	case !db.dialect.postgres:
-		req.key = db.keys.next(req.d.ReceivedAt)
+		req.keys = &db.keys
 		if req.d.ID == "" {
-			req.d.ID = deliveryID(req.key)
-		} else {
-			req.mapKey = true
+			// crypto/rand.Read never returns an error (it panics if the system source fails).
+			_, _ = rand.Read(req.idRand[:])
 		}
 	case req.d.ID == "":
 		req.d.ID = newIDAt(prefixDelivery, req.d.ReceivedAt)
@@ -117,9 +123,7 @@ func (db *DB) InsertDelivery(ctx context.Context, d *store.Delivery, job store.N
 		// Shareable: writeDeliveryJobs writes its args, once per batch.
 		req.job = jobRow{kind: job.Kind, maxAttempts: attemptsOr(job.MaxAttempts), shareable: true}
 	} else {
-		if job.Args == nil {
-			job.Args = store.DeliveryJobArgs{DeliveryID: req.d.ID}
-		}
+		req.jobOfID = job.Args == nil // the id may be made by the committer
 		if req.job, err = newJobRow(job); err != nil {
 			return false, fmt.Errorf("insert delivery %s: %w", req.d.HostID, err)
 		}
@@ -536,7 +540,15 @@ next:
 			continue
 		}
 		if !r.job.shareable {
-			jobs = append(jobs, r.job)
+			j := r.job
+			if r.jobOfID {
+				b, err := json.Marshal(store.DeliveryJobArgs{DeliveryID: r.d.ID})
+				if err != nil {
+					return nil, fmt.Errorf("insert job: %w", err)
+				}
+				j.args = string(b)
+			}
+			jobs = append(jobs, j)
 			continue
 		}
 		for _, g := range groups {
@@ -566,6 +578,12 @@ next:
 // writeDelivery writes one delivery through w, or finds the stored duplicate.
 func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
+	if r.keys != nil { // a new key at each attempt, so that keys grow as rows are written
+		r.key = r.keys.next(d.ReceivedAt)
+		if d.ID == "" || r.madeID {
+			d.ID, r.madeID = deliveryID(r.key, r.idRand), true
+		}
+	}
 	// Every value is of a type the SQLite driver binds as it is (int64, not int): rawWriter
 	// hands them over without database/sql's conversion.
 	args := make([]any, 0, 19)
@@ -595,7 +613,7 @@ func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (d
 		id, err := duplicateOf(ctx, w, r)
 		return deliveryAnswer{id: id}, err
 	}
-	if r.mapKey {
+	if r.keys != nil && !r.madeID {
 		if _, err := w.execCount(ctx, sqlMapKey, d.ID, r.key); err != nil {
 			return deliveryAnswer{}, fmt.Errorf("map delivery id to its key: %w", err)
 		}

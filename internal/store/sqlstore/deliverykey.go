@@ -2,11 +2,9 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -15,28 +13,24 @@ import (
 // (migration 00006). The id's 16 bytes are n (8 bytes, big-endian) then 8 random bytes; n is
 // the millisecond the delivery was received, shifted left by keyCounterBits, or one more than
 // the last key when that is larger. So the id still begins with the millisecond (ids sort by
-// time, idFloor still bounds them), and keys only grow: new rows append to the table. An id
+// time, idFloor still bounds them), and keys only grow: new rows append to the table (a
+// rowid table's append splits its last page without rewriting its neighbours). An id
 // the store did not make (one made before 00006, or given by the caller) is mapped to its key
 // in delivery_keys. PostgreSQL keeps deliveries keyed by their text id.
 
 // keyCounterBits is the room below the millisecond for deliveries received within it.
 const keyCounterBits = 16
 
-// deliveryKeys hands out SQLite deliveries' keys, to the goroutines that call InsertDelivery.
+// deliveryKeys hands out SQLite deliveries' keys. Only the group committer's goroutine uses
+// it, as it writes each row, so that keys grow in the order rows are written.
 type deliveryKeys struct {
-	last atomic.Int64
+	last int64
 }
 
 // next returns the key of a delivery received at t.
 func (k *deliveryKeys) next(t time.Time) int64 {
-	want := t.UnixMilli() << keyCounterBits
-	for {
-		last := k.last.Load()
-		n := max(want, last+1)
-		if k.last.CompareAndSwap(last, n) {
-			return n
-		}
-	}
+	k.last = max(t.UnixMilli()<<keyCounterBits, k.last+1)
+	return k.last
 }
 
 // load starts the keys after the largest in the database.
@@ -45,7 +39,7 @@ func (k *deliveryKeys) load(ctx context.Context, o ops) error {
 	if err := o.writeRow(ctx, `SELECT coalesce(max(n), 0) FROM deliveries`).Scan(&top); err != nil {
 		return fmt.Errorf("read the largest delivery key: %w", err)
 	}
-	k.last.Store(top)
+	k.last = top
 	return nil
 }
 
@@ -55,12 +49,12 @@ func keyFloor(t time.Time) int64 {
 	return t.UnixMilli() << keyCounterBits
 }
 
-// deliveryID returns the id the store gives the delivery of key n.
-func deliveryID(n int64) string {
+// deliveryID returns the id the store gives the delivery of key n, with random bytes r
+// (which keep ids unguessable).
+func deliveryID(n int64, r [8]byte) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(n))
-	// crypto/rand.Read never returns an error (it panics if the system source fails).
-	_, _ = rand.Read(b[8:])
+	copy(b[8:], r[:])
 	return prefixDelivery + "_" + idEncoding.EncodeToString(b[:])
 }
 

