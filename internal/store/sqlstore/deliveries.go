@@ -73,8 +73,8 @@ type deliveryRequest struct {
 	madeID bool // d.ID was made from key
 	// jobOfID: job is not shareable and its args are the delivery's id, written once known.
 	jobOfID bool
-	job    jobRow
-	answer chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
+	job     jobRow
+	answer  chan deliveryAnswer // buffered: the committer never blocks on a caller gone away
 }
 
 type deliveryAnswer struct {
