@@ -722,7 +722,8 @@ func (o ops) GetDeliveries(ctx context.Context, ids []string) ([]store.Delivery,
 
 // ListDeliveries returns a page of deliveries, newest first, and the cursor of the next
 // page, empty on the last. A cursor not made by this method gives ErrBadCursor. Newest first
-// is id order: an id begins with the millisecond its delivery was received (newIDAt).
+// is id order on PostgreSQL, key order on SQLite: both begin with the millisecond the
+// delivery was received (newIDAt, deliverykey.go).
 func (o ops) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, string, error) {
 	var (
 		where []string

@@ -78,9 +78,8 @@ func idKey(id string) int64 {
 	return n
 }
 
-// keyOf is the SQL (SQLite) of the key of the delivery whose id is the statement's next
-// argument, with keyArgs' two arguments after it: its mapping in delivery_keys when it has
-// one, else the key the id holds.
+// keyOf is SQL (SQLite) for the key of a delivery id, bound with keyArgs(id): the id's
+// mapping in delivery_keys when it has one, else the key the id holds.
 const keyOf = `coalesce((SELECT k.n FROM delivery_keys k WHERE k.id = ?), ?)`
 
 // keyArgs returns keyOf's arguments for id.
