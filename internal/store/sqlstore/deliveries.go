@@ -598,7 +598,7 @@ func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (d
 			d.Status, d.Reason, d.Error, int64(d.Attempts), d.Test, r.events, micros(d.ReceivedAt),
 			micros(d.ProcessedAt), r.bodyEnc, r.dedupKey)
 	}
-	if r.key != 0 {
+	if r.keys != nil {
 		q = sqlInsertDeliveryKeyed
 		if received {
 			q = sqlInsertReceivedKeyed

@@ -22,7 +22,9 @@ import (
 const keyCounterBits = 16
 
 // deliveryKeys hands out SQLite deliveries' keys. Only the group committer's goroutine uses
-// it, as it writes each row, so that keys grow in the order rows are written.
+// it, as it writes each row, so that keys grow in the order rows are written. It holds the
+// last key in memory: one process writes deliveries to a SQLite database (several replicas
+// need PostgreSQL), and a second one's rows would collide on keys and fail.
 type deliveryKeys struct {
 	last int64
 }
