@@ -64,11 +64,10 @@ type deliveryRequest struct {
 	// dedupKey is what the deduplication index holds for d.HostID (dedupkey.go).
 	dedupKey string
 	// keys hands out the delivery's row key on SQLite (deliverykey.go); nil on PostgreSQL.
-	// The committer takes it as it writes the row, so that keys grow in the order rows are
-	// written and every row appends to the table. When the caller gave no id, the id is made
-	// then, from the key and idRand; otherwise delivery_keys maps the given id to the key.
+	// The committer takes a key as it writes the row, so that keys grow in the order rows
+	// are written and every row appends to the table. When the caller gave no id, the id is
+	// made then, from the key and idRand; otherwise delivery_keys maps the given id to it.
 	keys   *deliveryKeys
-	key    int64
 	idRand [8]byte
 	madeID bool // d.ID was made from key
 	// jobOfID: job is not shareable and its args are the delivery's id, written once known.
@@ -578,10 +577,11 @@ next:
 // writeDelivery writes one delivery through w, or finds the stored duplicate.
 func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (deliveryAnswer, error) {
 	d := &r.d
+	var key int64
 	if r.keys != nil { // a new key at each attempt, so that keys grow as rows are written
-		r.key = r.keys.next(d.ReceivedAt)
+		key = r.keys.next(d.ReceivedAt)
 		if d.ID == "" || r.madeID {
-			d.ID, r.madeID = deliveryID(r.key, r.idRand), true
+			d.ID, r.madeID = deliveryID(key, r.idRand), true
 		}
 	}
 	// Every value is of a type the SQLite driver binds as it is (int64, not int): rawWriter
@@ -603,7 +603,7 @@ func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (d
 		if received {
 			q = sqlInsertReceivedKeyed
 		}
-		args = append(args, r.key)
+		args = append(args, key)
 	}
 	n, err := w.execCount(ctx, q, args...)
 	if err != nil {
@@ -614,7 +614,7 @@ func writeDelivery(ctx context.Context, w deliveryWriter, r *deliveryRequest) (d
 		return deliveryAnswer{id: id}, err
 	}
 	if r.keys != nil && !r.madeID {
-		if _, err := w.execCount(ctx, sqlMapKey, d.ID, r.key); err != nil {
+		if _, err := w.execCount(ctx, sqlMapKey, d.ID, key); err != nil {
 			return deliveryAnswer{}, fmt.Errorf("map delivery id to its key: %w", err)
 		}
 	}

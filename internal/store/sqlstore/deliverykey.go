@@ -31,7 +31,7 @@ type deliveryKeys struct {
 
 // next returns the key of a delivery received at t.
 func (k *deliveryKeys) next(t time.Time) int64 {
-	k.last = max(t.UnixMilli()<<keyCounterBits, k.last+1)
+	k.last = max(keyFloor(t), k.last+1)
 	return k.last
 }
 
