@@ -468,6 +468,7 @@ func TestGroupCommitIsolatesABadRow(t *testing.T) {
 	defer release()
 	type result struct {
 		event    string
+		id       string
 		inserted bool
 		err      error
 	}
@@ -481,19 +482,22 @@ func TestGroupCommitIsolatesABadRow(t *testing.T) {
 		wg.Go(func() {
 			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i), Event: event}
 			ins, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"})
-			results <- result{event, ins, err}
+			results <- result{event, d.ID, ins, err}
 		})
 	}
 	time.Sleep(200 * time.Millisecond)
 	release()
 	wg.Wait()
 	close(results)
+	answered := map[string]bool{} // the ids the good deliveries' callers got
 	for r := range results {
 		switch {
 		case r.event == "poison" && r.err == nil:
 			t.Error("the poisoned delivery was accepted")
 		case r.event != "poison" && (r.err != nil || !r.inserted):
 			t.Errorf("a good delivery failed with the bad one: inserted=%v err=%v", r.inserted, r.err)
+		case r.event != "poison":
+			answered[r.id] = true
 		}
 	}
 	items, _, err := db.ListDeliveries(ctx, store.DeliveryFilter{})
@@ -502,6 +506,16 @@ func TestGroupCommitIsolatesABadRow(t *testing.T) {
 	}
 	if len(items) != 19 {
 		t.Errorf("%d deliveries stored, want 19", len(items))
+	}
+	// Committed again one by one, each took a new key and id (deliverykey.go): its caller got
+	// the one stored, which finds it.
+	for _, d := range items {
+		if !answered[d.ID] {
+			t.Errorf("stored delivery %s is not the id any caller got (%d answered)", d.ID, len(answered))
+		}
+		if got, err := db.GetDelivery(ctx, d.ID); err != nil || got.ID != d.ID {
+			t.Errorf("GetDelivery(%s) = %s, %v", d.ID, got.ID, err)
+		}
 	}
 	jobs, _, err := db.ListJobs(ctx, store.JobFilter{})
 	if err != nil {
