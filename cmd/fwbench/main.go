@@ -662,6 +662,16 @@ func p1(ctx context.Context, args []string) error {
 	for i, r := range pair.forgeway.rounds {
 		fmt.Printf(" %.2f", r/pair.base.rounds[i])
 	}
+	// The rates themselves tell which side a round's ratio moved with.
+	for _, s := range []struct {
+		name   string
+		rounds []float64
+	}{{"baseline", pair.base.rounds}, {"ingest-only", pair.forgeway.rounds}} {
+		fmt.Printf("\n%s accepted/s, round by round:", s.name)
+		for _, r := range s.rounds {
+			fmt.Printf(" %.0f", r)
+		}
+	}
 	clientPer := perDelivery(pair.base.clientCPU, pair.base.accepted+pair.base.failed)
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
 	fmt.Printf("the machine during the baseline's rounds: %s\n", pair.base.machine.describe(pair.base.accepted+pair.base.failed))
