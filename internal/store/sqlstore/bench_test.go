@@ -31,14 +31,7 @@ func BenchmarkInsertDelivery(b *testing.B) {
 		"sqlite":   func(t testing.TB) store.Store { return storetest.SQLite(t) },
 		"postgres": func(t testing.TB) store.Store { return storetest.Postgres(t) },
 	}
-	shared, err := apicheck.SharedDir()
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, err := os.ReadFile(filepath.Join(shared, "corpus", "github", "push.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := pushPayload(b)
 	var node [6]byte
 	_, _ = rand.Read(node[:])
 	ids := map[string]func() string{
@@ -88,14 +81,7 @@ func BenchmarkInsertDelivery(b *testing.B) {
 //
 //	go test ./internal/store/sqlstore -run '^$' -bench WALFrames -benchtime 6400x -v
 func BenchmarkWALFrames(b *testing.B) {
-	shared, err := apicheck.SharedDir()
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, err := os.ReadFile(filepath.Join(shared, "corpus", "github", "push.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := pushPayload(b)
 	path := filepath.Join(b.TempDir(), "forgeway.db")
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, path, sqlstore.Options{CheckpointFrames: 1 << 30, Logger: slog.New(slog.DiscardHandler)})
@@ -213,4 +199,18 @@ func pageOwners(ctx context.Context, path string) (map[uint32]string, error) {
 		out[page] = name + "/" + kind
 	}
 	return out, rows.Err()
+}
+
+// pushPayload is the corpus's GitHub push, the 7 KB body the benchmarks store.
+func pushPayload(b *testing.B) []byte {
+	b.Helper()
+	shared, err := apicheck.SharedDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := os.ReadFile(filepath.Join(shared, "corpus", "github", "push.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
 }
