@@ -132,7 +132,7 @@ func BenchmarkWALFrames(b *testing.B) {
 		b.Fatal(err)
 	}
 	var commits, frames, rows int
-	for _, f := range after.frames[len(before.frames):] {
+	for _, f := range after[len(before):] {
 		frames++
 		if f.commit {
 			commits++
@@ -151,29 +151,24 @@ func BenchmarkWALFrames(b *testing.B) {
 	b.ReportMetric(per(frames-rows), "other-frames/commit")
 }
 
-// walFile is what readWAL read: each frame's page number and whether it ends a commit.
-type walFile struct {
-	frames []struct {
-		page   uint32
-		commit bool
-	}
+// walFrame is a WAL frame's header: its page, and whether the frame ends a commit.
+type walFrame struct {
+	page   uint32
+	commit bool
 }
 
 // readWAL reads a WAL file's frame headers (sqlite.org/fileformat2.html#walformat).
-func readWAL(path string) (walFile, error) {
-	var w walFile
+func readWAL(path string) ([]walFrame, error) {
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) < 32 {
-		return w, err
+		return nil, err
 	}
+	var frames []walFrame
 	size := 24 + int(binary.BigEndian.Uint32(b[8:12]))
 	for off := 32; off+size <= len(b); off += size {
-		w.frames = append(w.frames, struct {
-			page   uint32
-			commit bool
-		}{binary.BigEndian.Uint32(b[off:]), binary.BigEndian.Uint32(b[off+4:]) != 0})
+		frames = append(frames, walFrame{binary.BigEndian.Uint32(b[off:]), binary.BigEndian.Uint32(b[off+4:]) != 0})
 	}
-	return w, nil
+	return frames, nil
 }
 
 // pageOwners maps each page of the database at path to its B-tree and kind ("deliveries/leaf"),
