@@ -6,6 +6,11 @@
 // one per secret pays only for the body. The states are as secret as the key they come from;
 // they stay in this process's memory, beside the decrypted secrets the integration cache
 // already holds.
+//
+// On CPUs without the SHA extensions but with AVX-512, hashing one message at a time costs
+// about 12 cycles a byte, and a 7 KB delivery's HMAC becomes a fifth of the whole cost of
+// taking it in. There, Keys hashes the messages being verified at the same time together,
+// eight at once, one per lane of a vector register (x8_amd64.go).
 package webhookmac
 
 import (
@@ -23,34 +28,56 @@ const maxKeys = 256
 // Keys keeps reusable HMAC-SHA256 states per secret. Its zero value is ready to use and it is
 // safe for concurrent use.
 type Keys struct {
-	pools sync.Map // secret -> *sync.Pool of hash.Hash keyed with it
-	n     atomic.Int64
+	keys sync.Map // secret -> *keyed
+	n    atomic.Int64
+	x8   x8
 }
+
+// keyed is what Keys keeps of one secret.
+type keyed struct {
+	secret string
+	pool   sync.Pool // hash.Hash keyed with the secret, reset
+	x8once sync.Once
+	x8     *x8Key
+}
+
+// x8MaxMessage is the largest message hashed in a batch. A larger one would hold the
+// batch's other seven lanes idle behind it, so it is hashed on its own.
+const x8MaxMessage = 64 << 10
 
 // Sum appends HMAC-SHA256(secret, msg) to out and returns the result.
 func (k *Keys) Sum(out []byte, secret string, msg []byte) []byte {
-	p := k.pool(secret)
-	h, _ := p.Get().(hash.Hash)
+	e := k.keyed(secret)
+	if len(msg) <= x8MaxMessage && k.x8.enabled() {
+		e.x8once.Do(func() { e.x8 = k.x8.key(secret) })
+		return k.x8.sum(out, e, msg)
+	}
+	return e.sum(out, msg)
+}
+
+// sum appends HMAC-SHA256 of msg under e's secret to out, one message at a time.
+func (e *keyed) sum(out []byte, msg []byte) []byte {
+	h, _ := e.pool.Get().(hash.Hash)
 	if h == nil {
-		h = hmac.New(sha256.New, []byte(secret))
+		h = hmac.New(sha256.New, []byte(e.secret))
 	}
 	h.Write(msg)
 	out = h.Sum(out)
 	h.Reset()
-	p.Put(h)
+	e.pool.Put(h)
 	return out
 }
 
-func (k *Keys) pool(secret string) *sync.Pool {
-	if p, ok := k.pools.Load(secret); ok {
-		return p.(*sync.Pool)
+func (k *Keys) keyed(secret string) *keyed {
+	if e, ok := k.keys.Load(secret); ok {
+		return e.(*keyed)
 	}
 	if k.n.Add(1) > maxKeys {
-		k.pools.Clear()
+		k.keys.Clear()
 		k.n.Store(1)
 	}
-	p, _ := k.pools.LoadOrStore(secret, new(sync.Pool))
-	return p.(*sync.Pool)
+	e, _ := k.keys.LoadOrStore(secret, &keyed{secret: secret})
+	return e.(*keyed)
 }
 
 // Sum returns HMAC-SHA256(secret, msg) without keeping any state: for signing in tests and

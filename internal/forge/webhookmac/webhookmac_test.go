@@ -9,7 +9,9 @@ import (
 
 func TestSumMatchesHMAC(t *testing.T) {
 	var k Keys
-	msgs := [][]byte{nil, []byte("a"), bytes.Repeat([]byte("x"), 7000)}
+	// The last is past x8MaxMessage, so that it is hashed alone even where messages are
+	// batched.
+	msgs := [][]byte{nil, []byte("a"), bytes.Repeat([]byte("x"), 7000), bytes.Repeat([]byte("y"), x8MaxMessage+1)}
 	for _, secret := range []string{"s1", "another secret", string(bytes.Repeat([]byte("k"), 100))} {
 		for _, msg := range msgs {
 			want := Sum(secret, msg)
@@ -49,7 +51,7 @@ func TestKeysBounded(t *testing.T) {
 		}
 	}
 	n := 0
-	k.pools.Range(func(any, any) bool { n++; return true })
+	k.keys.Range(func(any, any) bool { n++; return true })
 	if n > maxKeys {
 		t.Fatalf("%d secrets kept, want at most %d", n, maxKeys)
 	}
@@ -92,5 +94,18 @@ func BenchmarkSum(b *testing.B) {
 		for b.Loop() {
 			k.Sum(out[:0], "It's a Secret to Everybody", msg)
 		}
+	})
+	// As deliveries arrive: many at once, so that where Keys batches them (x8_amd64.go)
+	// batches form.
+	b.Run("Keys, 32 goroutines", func(b *testing.B) {
+		var k Keys
+		b.SetBytes(int64(len(msg)))
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			var out [32]byte
+			for pb.Next() {
+				k.Sum(out[:0], "It's a Secret to Everybody", msg)
+			}
+		})
 	})
 }
