@@ -146,8 +146,11 @@ func (x *x8) lead(self *x8Request) {
 		n := min(len(x.queue), 8)
 		var batch [8]*x8Request
 		copy(batch[:], x.queue[:n])
-		// Shift rather than reslice, so that the queue's array is reused.
-		x.queue = x.queue[:copy(x.queue, x.queue[n:])]
+		// Shift rather than reslice, so that the queue's array is reused; clear what the
+		// shift leaves behind, so that the array holds no request twice.
+		left := copy(x.queue, x.queue[n:])
+		clear(x.queue[left:])
+		x.queue = x.queue[:left]
 		x.mu.Unlock()
 
 		mine := false
@@ -255,7 +258,6 @@ func (x *x8) hash(batch []*x8Request) {
 			}
 		}
 	}
-	runtime.KeepAlive(batch)
 }
 
 // padTail fills r.tail with rest (under 64 bytes), the 0x80 byte, zeros and the hashed
