@@ -8,9 +8,31 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 )
+
+// The committed kernel is what gen_x8.go writes, so that the generator stays the source.
+func TestX8Generated(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "x8.s")
+	if b, err := exec.CommandContext(t.Context(), "go", "run", "gen_x8.go", out).CombinedOutput(); err != nil {
+		t.Fatalf("go run gen_x8.go: %v\n%s", err, b)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("x8_amd64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("x8_amd64.s differs from what gen_x8.go writes: run go generate in internal/forge/webhookmac")
+	}
+}
 
 func needX8(t testing.TB) *x8 {
 	t.Helper()
