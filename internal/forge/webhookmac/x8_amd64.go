@@ -139,50 +139,39 @@ func (x *x8) sum(out []byte, key *keyed, msg []byte) []byte {
 	return out
 }
 
-// lead hashes batches until self's is done, then hands the lead on or lets it lapse.
+// lead hashes one batch, then hands the lead on or lets it lapse. self is first in the
+// queue: a leader either found it empty or was handed the lead as its head.
 func (x *x8) lead(self *x8Request) {
-	for {
-		x.mu.Lock()
-		n := min(len(x.queue), 8)
-		var batch [8]*x8Request
-		copy(batch[:], x.queue[:n])
-		// Shift rather than reslice, so that the queue's array is reused; clear what the
-		// shift leaves behind, so that the array holds no request twice.
-		left := copy(x.queue, x.queue[n:])
-		clear(x.queue[left:])
-		x.queue = x.queue[:left]
-		x.mu.Unlock()
+	x.mu.Lock()
+	n := min(len(x.queue), 8)
+	var batch [8]*x8Request
+	copy(batch[:], x.queue[:n])
+	// Shift rather than reslice, so that the queue's array is reused; clear what the shift
+	// leaves behind, so that the array holds no request twice.
+	left := copy(x.queue, x.queue[n:])
+	clear(x.queue[left:])
+	x.queue = x.queue[:left]
+	x.mu.Unlock()
 
-		mine := false
-		for _, r := range batch[:n] {
-			mine = mine || r == self
-		}
-		if n == 1 {
-			// Alone, one lane of eight costs more than crypto/sha256's rounds.
-			r := batch[0]
-			r.sum = [sha256.Size]byte(r.key.sum(r.sum[:0], r.msg))
-		} else {
-			x.hash(batch[:n])
-		}
-		for _, r := range batch[:n] {
-			if r != self {
-				r.done <- false
-			}
-		}
-		if !mine {
-			continue
-		}
-		x.mu.Lock()
-		if len(x.queue) == 0 {
-			x.leading = false
-			x.mu.Unlock()
-			return
-		}
-		next := x.queue[0]
+	if n == 1 {
+		// Alone, one lane of eight costs more than crypto/sha256's rounds.
+		self.sum = [sha256.Size]byte(self.key.sum(self.sum[:0], self.msg))
+	} else {
+		x.hash(batch[:n])
+	}
+	for _, r := range batch[1:n] {
+		r.done <- false
+	}
+
+	x.mu.Lock()
+	if len(x.queue) == 0 {
+		x.leading = false
 		x.mu.Unlock()
-		next.done <- true
 		return
 	}
+	next := x.queue[0]
+	x.mu.Unlock()
+	next.done <- true
 }
 
 // Phases of a message in its lane.
