@@ -37,8 +37,7 @@ type Keys struct {
 type keyed struct {
 	secret string
 	pool   sync.Pool // hash.Hash keyed with the secret, reset
-	x8once sync.Once
-	x8     *x8Key
+	x8     *x8Key    // set where messages are hashed in batches (x8_amd64.go)
 }
 
 // x8MaxMessage is the largest message hashed in a batch. A larger one would hold the
@@ -48,8 +47,7 @@ const x8MaxMessage = 64 << 10
 // Sum appends HMAC-SHA256(secret, msg) to out and returns the result.
 func (k *Keys) Sum(out []byte, secret string, msg []byte) []byte {
 	e := k.keyed(secret)
-	if len(msg) <= x8MaxMessage && k.x8.enabled() {
-		e.x8once.Do(func() { e.x8 = k.x8.key(secret) })
+	if e.x8 != nil && len(msg) <= x8MaxMessage {
 		return k.x8.sum(out, e, msg)
 	}
 	return e.sum(out, msg)
@@ -76,8 +74,12 @@ func (k *Keys) keyed(secret string) *keyed {
 		k.keys.Clear()
 		k.n.Store(1)
 	}
-	e, _ := k.keys.LoadOrStore(secret, &keyed{secret: secret})
-	return e.(*keyed)
+	e := &keyed{secret: secret}
+	if k.x8.enabled() {
+		e.x8 = k.x8.key(secret)
+	}
+	got, _ := k.keys.LoadOrStore(secret, e)
+	return got.(*keyed)
 }
 
 // Sum returns HMAC-SHA256(secret, msg) without keeping any state: for signing in tests and

@@ -63,9 +63,9 @@ type x8Request struct {
 	sum  [sha256.Size]byte
 	done chan bool // receives true when its owner is to lead next, else false
 
-	tail  [128]byte // the message's last partial block, the padding and the length
-	ntail int
-	outer [64]byte // the outer hash's one block: the inner digest, padded
+	// tail holds the message's last partial block, the padding and the length; then the
+	// outer hash's one block, the inner digest padded likewise.
+	tail [128]byte
 }
 
 // x8Key is a secret's HMAC key schedule: the chaining values after its inner and outer
@@ -191,6 +191,7 @@ func (x *x8) hash(batch []*x8Request) {
 		ptrs    [8]unsafe.Pointer
 		strides [8]uint64
 		seg     [8][]byte
+		tail    [8][]byte
 		phase   [8]int
 	)
 	busy := 0
@@ -204,10 +205,10 @@ func (x *x8) hash(batch []*x8Request) {
 		busy++
 		setLane(&st, i, &r.key.x8.ipad)
 		whole := len(r.msg) &^ 63
-		r.padTail(r.msg[whole:], uint64(64+len(r.msg)))
+		tail[i] = r.pad(r.msg[whole:], 64+len(r.msg))
 		phase[i], seg[i] = phaseBody, r.msg[:whole]
 		if whole == 0 {
-			phase[i], seg[i] = phaseTail, r.tail[:r.ntail]
+			phase[i], seg[i] = phaseTail, tail[i]
 		}
 	}
 	for busy > 0 {
@@ -231,15 +232,11 @@ func (x *x8) hash(batch []*x8Request) {
 			r := batch[i]
 			switch phase[i] {
 			case phaseBody:
-				phase[i], seg[i] = phaseTail, r.tail[:r.ntail]
+				phase[i], seg[i] = phaseTail, tail[i]
 			case phaseTail:
 				inner := laneDigest(&st, i)
-				r.outer = [64]byte{}
-				copy(r.outer[:], inner[:])
-				r.outer[32] = 0x80
-				binary.BigEndian.PutUint64(r.outer[56:], (64+32)*8)
 				setLane(&st, i, &r.key.x8.opad)
-				phase[i], seg[i] = phaseOuter, r.outer[:]
+				phase[i], seg[i] = phaseOuter, r.pad(inner[:], 64+len(inner))
 			case phaseOuter:
 				r.sum = laneDigest(&st, i)
 				phase[i] = phaseDone
@@ -249,17 +246,18 @@ func (x *x8) hash(batch []*x8Request) {
 	}
 }
 
-// padTail fills r.tail with rest (under 64 bytes), the 0x80 byte, zeros and the hashed
-// length in bits (FIPS 180-4 §5.1.1), in one block or two.
-func (r *x8Request) padTail(rest []byte, hashed uint64) {
+// pad fills r.tail with rest (under 64 bytes), the 0x80 byte, zeros and the length in
+// bits of all that is hashed (FIPS 180-4 §5.1.1), and returns the one or two blocks.
+func (r *x8Request) pad(rest []byte, hashed int) []byte {
 	r.tail = [128]byte{}
 	copy(r.tail[:], rest)
 	r.tail[len(rest)] = 0x80
-	r.ntail = 64
+	n := 64
 	if len(rest)+1+8 > 64 {
-		r.ntail = 128
+		n = 128
 	}
-	binary.BigEndian.PutUint64(r.tail[r.ntail-8:], hashed*8)
+	binary.BigEndian.PutUint64(r.tail[n-8:], uint64(hashed)*8)
+	return r.tail[:n]
 }
 
 func setLane(st *[8][8]uint32, lane int, h *[8]uint32) {
