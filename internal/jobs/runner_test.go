@@ -395,7 +395,10 @@ func TestHandlerOutlivingItsLeaseIsTakenOver(t *testing.T) {
 		pa := &partitioned{Store: st}
 		recA := &recorder{}
 		oa := opts("worker-a", recA)
-		oa.Lease = 300 * time.Millisecond
+		// Long enough that a renewal (every Lease/3) delayed by a loaded CI machine still
+		// lands before the lease runs out: with 300 ms, one stall of 200 ms under -race let
+		// worker a's lease lapse while connected and a claimed its own job again.
+		oa.Lease = 1500 * time.Millisecond
 		a := jobs.NewRunner(pa, oa)
 		aStarted, aCancelled := make(chan struct{}), make(chan struct{})
 		a.Register("sync", func(ctx context.Context, j *jobs.Job) error {
@@ -418,7 +421,7 @@ func TestHandlerOutlivingItsLeaseIsTakenOver(t *testing.T) {
 		<-aStarted
 		// Renewals work while connected: the job is not taken over meanwhile.
 		start(t, b)
-		time.Sleep(600 * time.Millisecond)
+		time.Sleep(2 * oa.Lease) // past the first lease: only renewals keep it
 		if bRuns.Load() != 0 {
 			t.Fatal("the job was taken over while its lease was renewed")
 		}
