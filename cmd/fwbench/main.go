@@ -4,7 +4,8 @@
 // drives both with the same signed 7 KB GitHub push deliveries from many concurrent clients.
 // It reports accepted deliveries per second for both and their ratio, and the
 // acknowledgement latency (p50/p99) at a fixed arrival rate (open loop: latency is measured
-// from each request's scheduled time, so a stalled server cannot hide its queue). On Linux it
+// from each request's scheduled time, so a stalled server cannot hide its queue), with how
+// far the sender itself fell behind that schedule (a stall of the whole machine). On Linux it
 // also reports, from /proc/stat, how busy the machine was during each server's rounds and
 // its CPU per delivery, the kernel's work for the servers included (procstat.go).
 //
@@ -504,18 +505,32 @@ func measurePair(ctx context.Context, client *http.Client, dir string, kind forg
 	return pr, nil
 }
 
-// latency runs an open loop at rate requests per second and returns the latencies measured
-// from each request's scheduled start.
-func (l *load) latency(ctx context.Context, rate int, d time.Duration) ([]time.Duration, int64) {
+// latencyRun is what an open-loop run measured.
+type latencyRun struct {
+	lat    []time.Duration // each request's, from its scheduled start, sorted
+	failed int64
+	// behind is how far, at most, the sender fell behind its schedule: how long this
+	// process, or the whole machine, stalled. A server cannot cause it (the sender waits for
+	// no answer), but every request due in the stall carries it in its latency.
+	behind time.Duration
+	// machine is the machine's CPU over the run (its steal tells a busy host).
+	machine cpuTimes
+}
+
+// latency runs an open loop at rate requests per second.
+func (l *load) latency(ctx context.Context, rate int, d time.Duration) latencyRun {
 	n := int(d.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
 	lat := make([]time.Duration, n)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
+	var behind time.Duration
+	cpu0 := readCPUTimes()
 	begin := time.Now()
 	for i := range n {
 		at := begin.Add(time.Duration(i) * interval)
 		time.Sleep(time.Until(at))
+		behind = max(behind, time.Since(at))
 		wg.Add(1)
 		go func(i int, at time.Time) {
 			defer wg.Done()
@@ -527,8 +542,9 @@ func (l *load) latency(ctx context.Context, rate int, d time.Duration) ([]time.D
 		}(i, at)
 	}
 	wg.Wait()
+	machine := readCPUTimes().sub(cpu0)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return lat, failed.Load()
+	return latencyRun{lat: lat, failed: failed.Load(), behind: behind, machine: machine}
 }
 
 // selfCPU is the CPU time (user and system) this process has used.
@@ -596,8 +612,7 @@ func p1(ctx context.Context, args []string) error {
 		name      string
 		rate      float64
 		failed    int64
-		lat       []time.Duration
-		latFailed int64
+		lat       latencyRun
 		cpu       time.Duration // server CPU per delivery in the throughput run
 		batch     float64       // deliveries per group commit in the throughput run
 		processed string        // share of the throughput run's deliveries processed by its end
@@ -613,7 +628,7 @@ func p1(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		r.lat, r.latFailed = newLoad(fw.url, forge.GitHub, body, client).latency(ctx, *rate, *latDuration)
+		r.lat = newLoad(fw.url, forge.GitHub, body, client).latency(ctx, *rate, *latDuration)
 		fw.stop()
 		return nil
 	}
@@ -655,9 +670,16 @@ func p1(ctx context.Context, args []string) error {
 	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | processed by the end | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
 	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | | %d | | |\n", baseRate, pair.baseCPU, pair.base.failed)
 	for _, r := range []result{processing, ingest} {
-		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, r.processed, r.failed+r.latFailed,
-			pct(r.lat, 0.50).Round(10*time.Microsecond), pct(r.lat, 0.99).Round(10*time.Microsecond))
+		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, r.processed, r.failed+r.lat.failed,
+			pct(r.lat.lat, 0.50).Round(10*time.Microsecond), pct(r.lat.lat, 0.99).Round(10*time.Microsecond))
 	}
+	// A latency above the target with the sender far behind is a stall of the machine, not
+	// of the server.
+	for _, r := range []result{ingest, processing} {
+		fmt.Printf("\n%s, latency run: the sender fell behind its schedule by up to %s (a stall of the load generator or the machine); steal %.1f%%",
+			r.name, r.lat.behind.Round(10*time.Microsecond), 100*r.lat.machine.stealShare())
+	}
+	fmt.Println()
 	fmt.Printf("\ningest-only to baseline, round by round:")
 	for i, r := range pair.forgeway.rounds {
 		fmt.Printf(" %.2f", r/pair.base.rounds[i])

@@ -18,6 +18,7 @@ type cpuTimes struct {
 	busy    int64 // user, nice, system, irq and softirq
 	softirq int64
 	idle    int64 // idle and iowait
+	steal   int64 // what the hypervisor gave to others while this VM's CPUs had work
 }
 
 // clockTick is the unit of /proc/stat's counters (USER_HZ, 100 on every Linux build Go runs on).
@@ -49,15 +50,31 @@ func parseCPUTimes(line string) cpuTimes {
 			return cpuTimes{}
 		}
 	}
-	return cpuTimes{busy: v[0] + v[1] + v[2] + v[5] + v[6], softirq: v[6], idle: v[3] + v[4]}
+	c := cpuTimes{busy: v[0] + v[1] + v[2] + v[5] + v[6], softirq: v[6], idle: v[3] + v[4]}
+	if len(fields) > 8 { // steal, since Linux 2.6.11
+		if st, err := strconv.ParseInt(fields[8], 10, 64); err == nil {
+			c.steal = st
+		}
+	}
+	return c
 }
 
 func (c cpuTimes) sub(o cpuTimes) cpuTimes {
-	return cpuTimes{busy: c.busy - o.busy, softirq: c.softirq - o.softirq, idle: c.idle - o.idle}
+	return cpuTimes{busy: c.busy - o.busy, softirq: c.softirq - o.softirq, idle: c.idle - o.idle, steal: c.steal - o.steal}
 }
 
 func (c cpuTimes) add(o cpuTimes) cpuTimes {
-	return cpuTimes{busy: c.busy + o.busy, softirq: c.softirq + o.softirq, idle: c.idle + o.idle}
+	return cpuTimes{busy: c.busy + o.busy, softirq: c.softirq + o.softirq, idle: c.idle + o.idle, steal: c.steal + o.steal}
+}
+
+// stealShare is the share of the machine's time its hypervisor gave to others: 0 on bare
+// metal, and when there are no counters.
+func (c cpuTimes) stealShare() float64 {
+	total := c.busy + c.idle + c.steal
+	if total <= 0 {
+		return 0
+	}
+	return float64(c.steal) / float64(total)
 }
 
 // describe says how busy the machine was and how much of its CPU each of n deliveries took,
