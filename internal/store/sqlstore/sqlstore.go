@@ -88,9 +88,8 @@ type DB struct {
 	// batches and batched count group commits and the deliveries they carried.
 	batches, batched atomic.Int64
 
-	// walPath is the SQLite WAL file, which syncWAL flushes through dataSync.
-	walPath  string
-	dataSync dataSync
+	// walPath is the SQLite WAL file, which syncWAL flushes.
+	walPath string
 	// flush is syncWAL; tests wrap it to see what calls it and what waits for it.
 	flush func() error
 	// ckpt checkpoints the SQLite WAL beside the writer; nil on PostgreSQL.
@@ -253,7 +252,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 // opened per call: the writer connection, whose commits it holds, stays open for the store's
 // life, so the path names the file those commits went to.
 func (db *DB) syncWAL() error {
-	if err := db.dataSync.file(db.walPath); err != nil {
+	if err := syncFileData(db.walPath); err != nil {
 		return fmt.Errorf("flush the WAL: %w", err)
 	}
 	return nil

@@ -7,12 +7,9 @@ import (
 	"os"
 )
 
-// dataSync flushes files' data for the store.
-type dataSync struct{}
-
-// file flushes the file at path to stable storage (fsync: other systems' fdatasync is
-// missing or no cheaper).
-func (*dataSync) file(path string) error {
+// syncFileData flushes the file at path to stable storage (fsync: other systems' fdatasync
+// is missing or no cheaper).
+func syncFileData(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
