@@ -5,9 +5,11 @@
 // It reports accepted deliveries per second for both and their ratio, and the
 // acknowledgement latency (p50/p99) at a fixed arrival rate (open loop: latency is measured
 // from each request's scheduled time, so a stalled server cannot hide its queue), with how
-// far the sender itself fell behind that schedule (a stall of the whole machine). On Linux it
-// also reports, from /proc/stat, how busy the machine was during each server's rounds and
-// its CPU per delivery, the kernel's work for the servers included (procstat.go).
+// far the sender itself fell behind that schedule (a stall of the whole machine). The
+// latency's baseline is the disk itself: a bare writer that flushes a page per delivery at
+// the same schedule, and a probe of the disk's flushes during every latency run (disk.go).
+// On Linux it also reports, from /proc/stat, how busy the machine was during each server's
+// rounds and its CPU per delivery, the kernel's work for the servers included (procstat.go).
 //
 // Usage:
 //
@@ -616,6 +618,7 @@ func p1(ctx context.Context, args []string) error {
 		cpu       time.Duration // server CPU per delivery in the throughput run
 		batch     float64       // deliveries per group commit in the throughput run
 		processed string        // share of the throughput run's deliveries processed by its end
+		disk      flushProbe    // the disk's flushes during the latency run
 	}
 	// latency measures a fresh server of cmd, so that a throughput run's backlog does not
 	// weigh on it.
@@ -628,7 +631,9 @@ func p1(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		probe := probeFlushes(dir, probeEvery, flushData)
 		r.lat = newLoad(fw.url, forge.GitHub, body, client).latency(ctx, *rate, *latDuration)
+		r.disk = probe()
 		fw.stop()
 		return nil
 	}
@@ -639,6 +644,14 @@ func p1(ctx context.Context, args []string) error {
 		return err
 	}
 	baseRate := pair.base.rate()
+	// The latency's baseline, right before the ingest-only server's latency run: what the
+	// disk allowed any server that answers after its flush.
+	probe := probeFlushes(dir, probeEvery, flushData)
+	disk, err := diskLatency(ctx, dir, *rate, *latDuration, flushData)
+	diskProbe := probe()
+	if err != nil {
+		return err
+	}
 	ingest := result{name: "Forgeway, ingest-only replica (workers 0)", rate: pair.forgeway.rate(), failed: pair.forgeway.failed,
 		cpu: pair.forgewayCPU, batch: pair.batch, processed: "(none: no workers)"}
 	if err := latency(&ingest, "serve-forgeway-ingest"); err != nil {
@@ -669,15 +682,18 @@ func p1(ctx context.Context, args []string) error {
 
 	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | processed by the end | failed | p50 at %d/s | p99 at %d/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", *rate, *rate)
 	fmt.Printf("| bare net/http handler (reads the body) | %.0f | 1.00 | %s | | | %d | | |\n", baseRate, pair.baseCPU, pair.base.failed)
+	fmt.Printf("| %s | | | | %.1f | | | %s | %s |\n", diskBaselineLabel, float64(len(disk.lat))/float64(max(disk.flushes, 1)),
+		pct(disk.lat, 0.50).Round(10*time.Microsecond), pct(disk.lat, 0.99).Round(10*time.Microsecond))
 	for _, r := range []result{processing, ingest} {
 		fmt.Printf("| %s | %.0f | %.2f | %s | %.1f | %s | %d | %s | %s |\n", r.name, r.rate, r.rate/baseRate, r.cpu, r.batch, r.processed, r.failed+r.lat.failed,
 			pct(r.lat.lat, 0.50).Round(10*time.Microsecond), pct(r.lat.lat, 0.99).Round(10*time.Microsecond))
 	}
 	// A latency above the target with the sender far behind is a stall of the machine, not
-	// of the server.
-	for _, r := range []result{ingest, processing} {
-		fmt.Printf("\n%s, latency run: the sender fell behind its schedule by up to %s (a stall of the load generator or the machine); steal %.1f%%",
-			r.name, r.lat.behind.Round(10*time.Microsecond), 100*r.lat.machine.stealShare())
+	// of the server; with the disk's probe flushes slow, a stall of the disk.
+	disks := []result{{name: "the disk baseline", lat: disk.latencyRun, disk: diskProbe}, ingest, processing}
+	for _, r := range disks {
+		fmt.Printf("\n%s, latency run: the sender fell behind its schedule by up to %s (a stall of the load generator or the machine); steal %.1f%%; the disk: %s",
+			r.name, r.lat.behind.Round(10*time.Microsecond), 100*r.lat.machine.stealShare(), r.disk)
 	}
 	fmt.Println()
 	fmt.Printf("\ningest-only to baseline, round by round:")
