@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -39,8 +42,9 @@ type diskRun struct {
 }
 
 // diskLatency runs the disk's latency baseline at rate requests per second for d, in a file
-// in dir; flush makes a write durable (flushData, or a stand-in in tests).
-func diskLatency(ctx context.Context, dir string, rate int, d time.Duration, flush func(*os.File) error) (diskRun, error) {
+// in dir, writing size bytes per request; flush makes a write durable (flushData, or a
+// stand-in in tests).
+func diskLatency(ctx context.Context, dir string, rate, size int, d time.Duration, flush func(*os.File) error) (diskRun, error) {
 	f, err := os.CreateTemp(dir, "disk-baseline-")
 	if err != nil {
 		return diskRun{}, fmt.Errorf("disk baseline: %w", err)
@@ -52,7 +56,7 @@ func diskLatency(ctx context.Context, dir string, rate int, d time.Duration, flu
 	interval := time.Second / time.Duration(rate)
 	due := make(chan time.Time, n) // never blocks the sender, which waits for nothing
 	lat := make([]time.Duration, 0, n)
-	page := make([]byte, diskPage)
+	page := make([]byte, size)
 	var run diskRun
 	var werr error
 	var wg sync.WaitGroup
@@ -76,13 +80,13 @@ func diskLatency(ctx context.Context, dir string, rate int, d time.Duration, flu
 				}
 			}
 			for range batch {
-				if off+diskPage > diskRegion {
+				if off+int64(size) > diskRegion {
 					off = 0
 				}
 				if _, err := f.WriteAt(page, off); err != nil && werr == nil {
 					werr = err
 				}
-				off += diskPage
+				off += int64(size)
 			}
 			if err := flush(f); err != nil && werr == nil {
 				werr = err
@@ -175,4 +179,47 @@ func probeFlushes(dir string, every time.Duration, flush func(*os.File) error) f
 		close(stop)
 		return <-done
 	}
+}
+
+// disk runs the disk's latency baseline alone (`fwbench disk`), for each of several write
+// sizes in alternating runs, each with the probe beside it: whether what a commit writes
+// decides how long the disk's flushes stall.
+func disk(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("disk", flag.ContinueOnError)
+	rate := fs.Int("rate", 1000, "requests per second")
+	duration := fs.Duration("duration", 20*time.Second, "length of each run")
+	sizes := fs.String("bytes", "8192", "comma-separated bytes written per request, one run each per round")
+	rounds := fs.Int("rounds", 3, "rounds over the sizes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var ns []int
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || n > diskRegion {
+			return fmt.Errorf("-bytes: %q is not a size from 1 to %d", f, diskRegion)
+		}
+		ns = append(ns, n)
+	}
+	dir, err := os.MkdirTemp("", "fwbench-disk-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Printf("the disk alone: %d writes a second, each flushed (group commit), %s a run, in %s\n\n", *rate, *duration, dir)
+	fmt.Println("| round | bytes per write | p50 | p99 | max | writes per flush | probe |\n| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	for round := 1; round <= *rounds; round++ {
+		for _, n := range ns {
+			probe := probeFlushes(dir, probeEvery, flushData)
+			run, err := diskLatency(ctx, dir, *rate, n, *duration, flushData)
+			p := probe()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %d | %d | %s | %s | %s | %.1f | %s |\n", round, n, pct(run.lat, 0.50).Round(10*time.Microsecond),
+				pct(run.lat, 0.99).Round(10*time.Microsecond), pct(run.lat, 1).Round(10*time.Microsecond),
+				float64(len(run.lat))/float64(max(run.flushes, 1)), p)
+		}
+	}
+	return nil
 }

@@ -22,7 +22,7 @@ func TestDiskLatencyAnswersAfterTheFlush(t *testing.T) {
 		time.Sleep(flushTime)
 		return nil
 	}
-	run, err := diskLatency(context.Background(), t.TempDir(), 200, 500*time.Millisecond, slow)
+	run, err := diskLatency(context.Background(), t.TempDir(), 200, diskPage, 500*time.Millisecond, slow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestDiskLatencyAnswersAfterTheFlush(t *testing.T) {
 
 // With the real flush the baseline runs, and its latencies are the flushes'.
 func TestDiskLatencyOnTheDisk(t *testing.T) {
-	run, err := diskLatency(context.Background(), t.TempDir(), 500, 200*time.Millisecond, flushData)
+	run, err := diskLatency(context.Background(), t.TempDir(), 500, 3*diskPage, 200*time.Millisecond, flushData)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,10 @@
 //	go run ./cmd/fwbench p1 [-duration 10s] [-rounds 5] [-concurrency 64] [-rate 1000] [-payload FILE] [-listener webhooks|main]
 //	go run ./cmd/fwbench p1-hosts [-duration 5s]
 //	go run ./cmd/fwbench ab [-duration 20s] [-rounds 10] [-wal] [-listener webhooks|main] OTHER_FWBENCH_BINARY...
+//	go run ./cmd/fwbench disk [-rate 1000] [-duration 20s] [-bytes 8192,57344] [-rounds 3]
 //
-// `ab` measures builds of Forgeway against each other (see ab.go). Forgeway takes the
+// `ab` measures builds of Forgeway against each other (see ab.go); `disk` the disk alone, as
+// the latency run's baseline does, for several write sizes (disk.go). Forgeway takes the
 // deliveries on its webhook listener (webhook_listen), or with -listener main on its main
 // listener, as a build without a webhook listener always does.
 //
@@ -69,7 +71,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench p1|p1-hosts|ab [flags] | fwbench serve-baseline | fwbench serve-forgeway DIR KIND")
+		fmt.Fprintln(os.Stderr, "usage: fwbench p1|p1-hosts|ab|disk [flags] | fwbench serve-baseline | fwbench serve-forgeway DIR KIND")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -88,6 +90,8 @@ func main() {
 		err = p1Hosts(ctx, os.Args[2:])
 	case "ab":
 		err = ab(ctx, os.Args[2:])
+	case "disk":
+		err = disk(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -647,7 +651,7 @@ func p1(ctx context.Context, args []string) error {
 	// The latency's baseline, right before the ingest-only server's latency run: what the
 	// disk allowed any server that answers after its flush.
 	probe := probeFlushes(dir, probeEvery, flushData)
-	disk, err := diskLatency(ctx, dir, *rate, *latDuration, flushData)
+	disk, err := diskLatency(ctx, dir, *rate, diskPage, *latDuration, flushData)
 	diskProbe := probe()
 	if err != nil {
 		return err
