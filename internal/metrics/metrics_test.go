@@ -24,6 +24,9 @@ func exercised(t *testing.T) *Metrics {
 	})
 	m.WatchGroupCommits(func() (int64, int64) { return 2, 30 })
 	m.WatchCheckpoints(func() (int64, int64) { return 7, 120 })
+	m.WatchWALFlushes(func() (uint64, float64, map[float64]uint64) {
+		return 5, 1.75, map[float64]uint64{0.001: 3, 1: 4}
+	})
 	m.Delivery("github", "accepted", 2*time.Millisecond)
 	m.Delivery("github", "rejected", time.Millisecond)
 	m.Processed("github", "processed")
@@ -112,4 +115,31 @@ func TestScrapedValues(t *testing.T) {
 			t.Errorf("forgeway_deliveries_total: %d series, want 2 (accepted, rejected)", len(f.GetMetric()))
 		}
 	}
+}
+
+// The WAL's flush histogram is exported as the store keeps it.
+func TestWALFlushHistogram(t *testing.T) {
+	m := exercised(t)
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "forgeway_sqlite_wal_flush_seconds" {
+			continue
+		}
+		h := f.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != 5 || h.GetSampleSum() != 1.75 {
+			t.Fatalf("count %d, sum %v; want 5 and 1.75", h.GetSampleCount(), h.GetSampleSum())
+		}
+		got := map[float64]uint64{}
+		for _, b := range h.GetBucket() {
+			got[b.GetUpperBound()] = b.GetCumulativeCount()
+		}
+		if got[0.001] != 3 || got[1] != 4 {
+			t.Fatalf("buckets %v; want 0.001: 3 and 1: 4", got)
+		}
+		return
+	}
+	t.Fatal("forgeway_sqlite_wal_flush_seconds is not exported")
 }

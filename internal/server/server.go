@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	a.Metrics.WatchGroupCommits(st.CommitStats)
 	if st.Dialect() == "sqlite" {
 		a.Metrics.WatchCheckpoints(st.CheckpointStats)
+		a.Metrics.WatchWALFlushes(st.FlushStats)
 	}
 	ints = integrations.New(integrations.Options{Store: st, Keys: keys, Drivers: drivers, PublicURL: cfg.PublicURL, Logger: a.Log, Observe: a.Metrics.HostRequest, Now: o.Now})
 	a.Integrations = ints

@@ -561,6 +561,7 @@ func TestRelaxedDurabilityIsScopedToItsTransaction(t *testing.T) {
 	ctx := t.Context()
 	var calls atomic.Int64
 	db.flush = func() error { calls.Add(1); return db.syncWAL() }
+	timedBefore, _, _ := db.FlushStats()
 	flushes := func(what string, want int64, fn func() error) {
 		t.Helper()
 		before := calls.Load()
@@ -595,6 +596,10 @@ func TestRelaxedDurabilityIsScopedToItsTransaction(t *testing.T) {
 		if _, err := db.GetKV(ctx, name); err != nil {
 			t.Errorf("kv %s: %v", name, err)
 		}
+	}
+	// Every flush is timed for the metrics' histogram.
+	if timed, _, _ := db.FlushStats(); int64(timed-timedBefore) != calls.Load() {
+		t.Errorf("%d flushes timed, %d made", timed-timedBefore, calls.Load())
 	}
 }
 

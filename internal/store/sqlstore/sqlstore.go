@@ -91,7 +91,8 @@ type DB struct {
 	// walPath is the SQLite WAL file, which syncWAL flushes.
 	walPath string
 	// flush is syncWAL; tests wrap it to see what calls it and what waits for it.
-	flush func() error
+	flush   func() error
+	flushes flushStats // syncWAL's times
 	// ckpt checkpoints the SQLite WAL beside the writer; nil on PostgreSQL.
 	ckpt *checkpointer
 
@@ -138,6 +139,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
+	db.flushes.log = db.log
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		err = db.openPostgres(dsn, opts)
@@ -252,9 +254,12 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 // opened per call: the writer connection, whose commits it holds, stays open for the store's
 // life, so the path names the file those commits went to.
 func (db *DB) syncWAL() error {
+	start := time.Now()
 	if err := syncFileData(db.walPath); err != nil {
 		return fmt.Errorf("flush the WAL: %w", err)
 	}
+	end := time.Now()
+	db.flushes.observe(end.Sub(start), end)
 	return nil
 }
 
