@@ -13,33 +13,36 @@ import (
 // (docs/benchmarks.md, "Session 21"). Flushes run on several goroutines, so it is atomics only.
 type flushStats struct {
 	log    *slog.Logger
-	counts [len(flushBounds) + 1]atomic.Int64 // per bucket; the last is over every bound
-	sum    atomic.Int64                       // nanoseconds
+	counts [flushBuckets + 1]atomic.Int64 // per bucket; the last is over every bound
+	sum    atomic.Int64                   // nanoseconds
 	// slow counts the flushes over slowFlush since the last warning, lastWarn is when that
 	// warning was logged (Unix nanoseconds): at most one warning per warnEvery.
 	slow, lastWarn atomic.Int64
 }
 
-// flushBounds are the histogram's upper bounds: from a local SSD's fraction of a millisecond
-// to the stalls of a busy host's virtual disk.
-var flushBounds = [...]time.Duration{
-	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond,
-	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
-	2500 * time.Millisecond, 5 * time.Second,
+// flushBounds returns the histogram's upper bounds: from a local SSD's fraction of a
+// millisecond to the stalls of a busy host's virtual disk.
+func flushBounds() [flushBuckets]time.Duration {
+	return [flushBuckets]time.Duration{
+		250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond,
+		5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+		100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+		2500 * time.Millisecond, 5 * time.Second,
+	}
 }
 
 const (
-	// slowFlush is a flush worth a warning: etcd warns of a WAL fsync from one second too,
-	// and a host's webhook timeout (10 s) is near once a few queue behind each other.
+	flushBuckets = 14 // bounds in flushBounds
+	// slowFlush is a flush worth a warning: etcd warns of a WAL fsync from one second too, and
+	// a few such flushes in a row approach the hosts' 10 s webhook timeout.
 	slowFlush = time.Second
 	warnEvery = 10 * time.Second
 )
 
 // observe records a flush that took d, ending at now.
 func (s *flushStats) observe(d time.Duration, now time.Time) {
-	i := 0
-	for i < len(flushBounds) && d > flushBounds[i] {
+	bounds, i := flushBounds(), 0
+	for i < len(bounds) && d > bounds[i] {
 		i++
 	}
 	s.counts[i].Add(1)
@@ -62,12 +65,12 @@ func (s *flushStats) observe(d time.Duration, now time.Time) {
 // snapshot returns how many flushes there were, their total time in seconds and, for each
 // bound in seconds, how many took at most that: a Prometheus histogram's parts.
 func (s *flushStats) snapshot() (count uint64, sum float64, buckets map[float64]uint64) {
-	buckets = make(map[float64]uint64, len(flushBounds))
-	for i, b := range flushBounds {
+	buckets = make(map[float64]uint64, flushBuckets)
+	for i, b := range flushBounds() {
 		count += uint64(s.counts[i].Load())
 		buckets[b.Seconds()] = count
 	}
-	count += uint64(s.counts[len(flushBounds)].Load())
+	count += uint64(s.counts[flushBuckets].Load())
 	return count, time.Duration(s.sum.Load()).Seconds(), buckets
 }
 

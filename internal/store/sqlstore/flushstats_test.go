@@ -28,8 +28,8 @@ func TestFlushStatsHistogram(t *testing.T) {
 			t.Errorf("bucket le=%v holds %d, want %d", bound, buckets[bound], want)
 		}
 	}
-	if len(buckets) != len(flushBounds) {
-		t.Errorf("%d buckets, want %d", len(buckets), len(flushBounds))
+	if len(buckets) != flushBuckets {
+		t.Errorf("%d buckets, want %d", len(buckets), flushBuckets)
 	}
 }
 
