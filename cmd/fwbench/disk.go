@@ -52,8 +52,7 @@ func diskLatency(ctx context.Context, dir string, rate, size int, d time.Duratio
 	defer os.Remove(f.Name())
 	defer f.Close()
 
-	n := int(d.Seconds() * float64(rate))
-	interval := time.Second / time.Duration(rate)
+	n := requestsIn(rate, d)
 	due := make(chan time.Time, n) // never blocks the sender, which waits for nothing
 	lat := make([]time.Duration, 0, n)
 	page := make([]byte, size)
@@ -98,23 +97,13 @@ func diskLatency(ctx context.Context, dir string, rate, size int, d time.Duratio
 		}
 	}()
 
-	cpu0 := readCPUTimes()
-	begin := time.Now()
-	for i := range n {
-		if ctx.Err() != nil {
-			break
-		}
-		at := begin.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		run.behind = max(run.behind, time.Since(at))
-		due <- at
-	}
-	close(due)
-	wg.Wait()
+	_, run.behind, run.machine = openLoop(ctx, rate, d, func(_ int, at time.Time) { due <- at }, func() {
+		close(due)
+		wg.Wait()
+	})
 	if werr != nil {
 		return diskRun{}, fmt.Errorf("disk baseline: write %s: %w", f.Name(), werr)
 	}
-	run.machine = readCPUTimes().sub(cpu0)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	run.lat = lat
 	return run, nil

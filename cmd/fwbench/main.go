@@ -525,32 +525,47 @@ type latencyRun struct {
 
 // latency runs an open loop at rate requests per second.
 func (l *load) latency(ctx context.Context, rate int, d time.Duration) latencyRun {
-	n := int(d.Seconds() * float64(rate))
-	interval := time.Second / time.Duration(rate)
-	lat := make([]time.Duration, n)
+	lat := make([]time.Duration, requestsIn(rate, d))
 	var failed atomic.Int64
 	var wg sync.WaitGroup
-	var behind time.Duration
-	cpu0 := readCPUTimes()
-	begin := time.Now()
-	for i := range n {
-		at := begin.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		behind = max(behind, time.Since(at))
+	sent, behind, machine := openLoop(ctx, rate, d, func(i int, at time.Time) {
 		wg.Add(1)
-		go func(i int, at time.Time) {
+		go func() {
 			defer wg.Done()
 			code, err := l.send(ctx)
 			lat[i] = time.Since(at)
 			if err != nil || code != http.StatusAccepted {
 				failed.Add(1)
 			}
-		}(i, at)
-	}
-	wg.Wait()
-	machine := readCPUTimes().sub(cpu0)
+		}()
+	}, wg.Wait)
+	lat = lat[:sent]
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return latencyRun{lat: lat, failed: failed.Load(), behind: behind, machine: machine}
+}
+
+// requestsIn is how many requests an open loop at rate per second sends in d.
+func requestsIn(rate int, d time.Duration) int { return int(d.Seconds() * float64(rate)) }
+
+// openLoop calls start for each request of an open loop at rate per second over d, at its
+// scheduled time, never waiting for what start begins; then wait, which returns once every
+// request has its answer. It stops early when ctx ends. It returns how many requests it
+// started, how far at most it fell behind its schedule, and the machine's CPU over the run,
+// answers included. Every latency run, the servers' and the disk's, keeps this one schedule.
+func openLoop(ctx context.Context, rate int, d time.Duration, start func(i int, at time.Time), wait func()) (sent int, behind time.Duration, machine cpuTimes) {
+	n := requestsIn(rate, d)
+	interval := time.Second / time.Duration(rate)
+	cpu0 := readCPUTimes()
+	begin := time.Now()
+	for sent < n && ctx.Err() == nil {
+		at := begin.Add(time.Duration(sent) * interval)
+		time.Sleep(time.Until(at))
+		behind = max(behind, time.Since(at))
+		start(sent, at)
+		sent++
+	}
+	wait()
+	return sent, behind, readCPUTimes().sub(cpu0)
 }
 
 // selfCPU is the CPU time (user and system) this process has used.
@@ -694,8 +709,7 @@ func p1(ctx context.Context, args []string) error {
 	}
 	// A latency above the target with the sender far behind is a stall of the machine, not
 	// of the server; with the disk's probe flushes slow, a stall of the disk.
-	disks := []result{{name: "the disk baseline", lat: disk.latencyRun, disk: diskProbe}, ingest, processing}
-	for _, r := range disks {
+	for _, r := range []result{{name: "the disk baseline", lat: disk.latencyRun, disk: diskProbe}, ingest, processing} {
 		fmt.Printf("\n%s, latency run: the sender fell behind its schedule by up to %s (a stall of the load generator or the machine); steal %.1f%%; the disk: %s",
 			r.name, r.lat.behind.Round(10*time.Microsecond), 100*r.lat.machine.stealShare(), r.disk)
 	}
