@@ -85,10 +85,14 @@ func ab(ctx context.Context, args []string) error {
 		l.throughput(ctx, *concurrency, time.Second) // warm up
 		loads = append(loads, l)
 	}
-	m := interleave(ctx, *concurrency, *duration, *rounds, loads...)
-	batches := make([]float64, len(children))
+	before := make([]serverMetrics, len(children))
 	for i, c := range children[1:] {
-		batches[i+1], _ = serverStats(ctx, client, c)
+		before[i+1] = readServerMetrics(ctx, client, c)
+	}
+	m := interleave(ctx, *concurrency, *duration, *rounds, loads...)
+	after := make([]serverMetrics, len(children))
+	for i, c := range children[1:] {
+		after[i+1] = readServerMetrics(ctx, client, c)
 	}
 	var walReport []string
 	if *walProbe {
@@ -102,19 +106,20 @@ func ab(ctx context.Context, args []string) error {
 			walReport = append(walReport, names[i]+": "+r)
 		}
 	}
-	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | the machine in its rounds | ratio round by round |\n| --- | ---: | ---: | ---: | ---: | --- | --- |\n")
+	fmt.Printf("| server | accepted/s | ratio to baseline | server CPU per delivery | deliveries per commit | the machine in its rounds | the disk in its rounds | ratio round by round |\n| --- | ---: | ---: | ---: | ---: | --- | --- | --- |\n")
 	for i, c := range children {
 		cpu := perDelivery(c.stop(), loads[i].counter.Load())
 		rounds := ""
 		for r, v := range m[i].rounds {
 			rounds += fmt.Sprintf(" %.2f", v/m[0].rounds[r])
 		}
-		batch := "" // the baseline has no commits
+		batch, flushes := "", "" // the baseline has no commits
 		if i > 0 {
-			batch = fmt.Sprintf("%.1f", batches[i])
+			batch = fmt.Sprintf("%.1f", after[i].batch())
+			flushes = after[i].sub(before[i]).describeFlushes(m[i].elapsed)
 		}
-		fmt.Printf("| %s | %.0f | %.3f | %s | %s | %s |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batch,
-			m[i].machine.describe(m[i].accepted+m[i].failed), rounds)
+		fmt.Printf("| %s | %.0f | %.3f | %s | %s | %s | %s |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batch,
+			m[i].machine.describe(m[i].accepted+m[i].failed), flushes, rounds)
 	}
 	children = nil // each stopped above: nothing left for the deferred stop
 	for _, r := range walReport {

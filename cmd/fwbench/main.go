@@ -53,7 +53,6 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -479,6 +478,7 @@ type pairRun struct {
 	base, forgeway       measured
 	baseCPU, forgewayCPU time.Duration // server CPU per delivery, warm-up included
 	batch                float64       // Forgeway's deliveries per group commit
+	flushes              serverMetrics // Forgeway's, over the measured rounds
 }
 
 // measurePair starts the baseline and an ingest-only Forgeway server of kind (its data in a
@@ -503,9 +503,11 @@ func measurePair(ctx context.Context, client *http.Client, dir string, kind forg
 	for _, l := range []*load{bl, fl} {
 		l.throughput(ctx, concurrency, time.Second) // warm up
 	}
+	before := readServerMetrics(ctx, client, fw)
 	m := interleave(ctx, concurrency, d, rounds, bl, fl)
+	after := readServerMetrics(ctx, client, fw)
 	pr.base, pr.forgeway = m[0], m[1]
-	pr.batch, _ = serverStats(ctx, client, fw)
+	pr.batch, pr.flushes = after.batch(), after.sub(before)
 	pr.baseCPU = perDelivery(base.stop(), bl.counter.Load())
 	pr.forgewayCPU = perDelivery(fw.stop(), fl.counter.Load())
 	return pr, nil
@@ -692,8 +694,8 @@ func p1(ctx context.Context, args []string) error {
 	fl.throughput(ctx, *concurrency, time.Second) // warm up
 	ok, failed, elapsed := fl.throughput(ctx, *concurrency, *duration)
 	processing.rate, processing.failed = float64(ok)/elapsed.Seconds(), failed
-	batch, processed := serverStats(ctx, client, fw)
-	processing.batch, processing.processed = batch, fmt.Sprintf("%.0f%%", 100*processed/float64(fl.counter.Load()))
+	sm := readServerMetrics(ctx, client, fw)
+	processing.batch, processing.processed = sm.batch(), fmt.Sprintf("%.0f%%", 100*sm.processed/float64(fl.counter.Load()))
 	processing.cpu = perDelivery(fw.stop(), fl.counter.Load())
 	if err := latency(&processing, "serve-forgeway"); err != nil {
 		return err
@@ -732,6 +734,7 @@ func p1(ctx context.Context, args []string) error {
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
 	fmt.Printf("the machine during the baseline's rounds: %s\n", pair.base.machine.describe(pair.base.accepted+pair.base.failed))
 	fmt.Printf("the machine during the ingest-only server's rounds: %s\n", pair.forgeway.machine.describe(pair.forgeway.accepted+pair.forgeway.failed))
+	fmt.Printf("the ingest-only server's disk in its rounds: %s\n", pair.flushes.describeFlushes(pair.forgeway.elapsed))
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
 	return nil
 }
@@ -746,51 +749,6 @@ func useListener(name string) error {
 		return os.Setenv("FWBENCH_LISTENER", "main")
 	}
 	return fmt.Errorf("-listener %q: want webhooks or main", name)
-}
-
-// serverStats reads a Forgeway server's /metrics (on its main listener): how many
-// deliveries its group commits carried on average, and how many deliveries it has processed
-// (any outcome). Zeros when it cannot tell.
-func serverStats(ctx context.Context, client *http.Client, c *child) (batch, processed float64) {
-	base := c.api
-	if base == "" { // a build without a webhook listener: webhooks and metrics share one
-		u, err := url.Parse(c.url)
-		if err != nil {
-			return 0, 0
-		}
-		base = u.Scheme + "://" + u.Host
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return 0, 0
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, 0
-	}
-	defer resp.Body.Close()
-	var commits, deliveries float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		name, value, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(line, '}'); i > 0 {
-			name, value = line[:strings.IndexByte(line, '{')], strings.TrimSpace(line[i+1:])
-		}
-		v, _ := strconv.ParseFloat(value, 64)
-		switch name {
-		case "forgeway_store_group_commits_total":
-			commits = v
-		case "forgeway_store_group_committed_deliveries_total":
-			deliveries = v
-		case "forgeway_deliveries_processed_total":
-			processed += v
-		}
-	}
-	if commits > 0 {
-		batch = deliveries / commits
-	}
-	return batch, processed
 }
 
 // p1Hosts measures ingest throughput for each host's verification scheme and payload (its
