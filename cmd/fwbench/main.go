@@ -9,7 +9,9 @@
 // latency's baseline is the disk itself: a bare writer that flushes a page per delivery at
 // the same schedule, and a probe of the disk's flushes during every latency run (disk.go).
 // On Linux it also reports, from /proc/stat, how busy the machine was during each server's
-// rounds and its CPU per delivery, the kernel's work for the servers included (procstat.go).
+// rounds and its CPU per delivery, the kernel's work for the servers included (procstat.go),
+// and from the ingest-only server's /metrics how its WAL flushes went in its rounds
+// (servermetrics.go).
 //
 // Usage:
 //
