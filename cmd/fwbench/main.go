@@ -480,7 +480,7 @@ type pairRun struct {
 	base, forgeway       measured
 	baseCPU, forgewayCPU time.Duration // server CPU per delivery, warm-up included
 	batch                float64       // Forgeway's deliveries per group commit
-	flushes              serverMetrics // Forgeway's, over the measured rounds
+	inRounds             serverMetrics // what Forgeway's /metrics counted over the measured rounds
 }
 
 // measurePair starts the baseline and an ingest-only Forgeway server of kind (its data in a
@@ -509,7 +509,7 @@ func measurePair(ctx context.Context, client *http.Client, dir string, kind forg
 	m := interleave(ctx, concurrency, d, rounds, bl, fl)
 	after := readServerMetrics(ctx, client, fw)
 	pr.base, pr.forgeway = m[0], m[1]
-	pr.batch, pr.flushes = after.batch(), after.sub(before)
+	pr.batch, pr.inRounds = after.batch(), after.sub(before)
 	pr.baseCPU = perDelivery(base.stop(), bl.counter.Load())
 	pr.forgewayCPU = perDelivery(fw.stop(), fl.counter.Load())
 	return pr, nil
@@ -736,7 +736,7 @@ func p1(ctx context.Context, args []string) error {
 	fmt.Printf("\nthe load generator's own CPU per delivery (same for every server): %s; both share the machine's %d CPUs\n", clientPer, runtime.NumCPU())
 	fmt.Printf("the machine during the baseline's rounds: %s\n", pair.base.machine.describe(pair.base.accepted+pair.base.failed))
 	fmt.Printf("the machine during the ingest-only server's rounds: %s\n", pair.forgeway.machine.describe(pair.forgeway.accepted+pair.forgeway.failed))
-	fmt.Printf("the ingest-only server's disk in its rounds: %s\n", pair.flushes.describeFlushes(pair.forgeway.elapsed))
+	fmt.Printf("the ingest-only server's disk in its rounds: %s\n", pair.inRounds.describeFlushes(pair.forgeway.elapsed))
 	fmt.Printf("\ntargets: ratio >= 0.5; p99 <= 25ms at %d deliveries/s (open loop, %s, latency from each request's scheduled time)\n", *rate, *latDuration)
 	return nil
 }
