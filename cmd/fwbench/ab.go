@@ -115,8 +115,8 @@ func ab(ctx context.Context, args []string) error {
 		}
 		batch, flushes := "", "" // the baseline has no commits
 		if i > 0 {
-			batch = fmt.Sprintf("%.1f", after[i].batch())
-			flushes = after[i].sub(before[i]).describeFlushes(m[i].elapsed)
+			d := after[i].sub(before[i])
+			batch, flushes = fmt.Sprintf("%.1f", d.batch()), d.describeFlushes(m[i].elapsed)
 		}
 		fmt.Printf("| %s | %.0f | %.3f | %s | %s | %s | %s |%s |\n", names[i], m[i].rate(), m[i].rate()/m[0].rate(), cpu, batch,
 			m[i].machine.describe(m[i].accepted+m[i].failed), flushes, rounds)

@@ -479,7 +479,6 @@ func interleave(ctx context.Context, concurrency int, d time.Duration, rounds in
 type pairRun struct {
 	base, forgeway       measured
 	baseCPU, forgewayCPU time.Duration // server CPU per delivery, warm-up included
-	batch                float64       // Forgeway's deliveries per group commit
 	inRounds             serverMetrics // what Forgeway's /metrics counted over the measured rounds
 }
 
@@ -509,7 +508,7 @@ func measurePair(ctx context.Context, client *http.Client, dir string, kind forg
 	m := interleave(ctx, concurrency, d, rounds, bl, fl)
 	after := readServerMetrics(ctx, client, fw)
 	pr.base, pr.forgeway = m[0], m[1]
-	pr.batch, pr.inRounds = after.batch(), after.sub(before)
+	pr.inRounds = after.sub(before)
 	pr.baseCPU = perDelivery(base.stop(), bl.counter.Load())
 	pr.forgewayCPU = perDelivery(fw.stop(), fl.counter.Load())
 	return pr, nil
@@ -676,7 +675,7 @@ func p1(ctx context.Context, args []string) error {
 		return err
 	}
 	ingest := result{name: "Forgeway, ingest-only replica (workers 0)", rate: pair.forgeway.rate(), failed: pair.forgeway.failed,
-		cpu: pair.forgewayCPU, batch: pair.batch, processed: "(none: no workers)"}
+		cpu: pair.forgewayCPU, batch: pair.inRounds.batch(), processed: "(none: no workers)"}
 	if err := latency(&ingest, "serve-forgeway-ingest"); err != nil {
 		return err
 	}
