@@ -38,6 +38,7 @@ type Config struct {
 	InstanceID        string
 	ShutdownGrace     time.Duration
 	Retention         time.Duration
+	SQLiteFlushSlot   bool
 }
 
 // Setting describes one configuration setting.
@@ -61,6 +62,17 @@ func dur(p func(c *Config) *time.Duration) func(*Config, string) error {
 			return fmt.Errorf("not a duration (like 30s, 5m): %q", v)
 		}
 		*p(c) = d
+		return nil
+	}
+}
+
+func boolean(p func(c *Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("true or false: %q", v)
+		}
+		*p(c) = b
 		return nil
 	}
 }
@@ -91,6 +103,7 @@ func Settings() []Setting {
 		{Name: "git-timeout", Env: "FORGEWAY_GIT_TIMEOUT", Default: "10m", Help: "Longest a single git clone, fetch or push may run.", set: dur(func(c *Config) *time.Duration { return &c.GitTimeout })},
 		{Name: "reconcile-schedule", Env: "FORGEWAY_RECONCILE_SCHEDULE", Default: "17 * * * *", Help: "Cron expression: when hooks of attached repositories are checked and repaired.", set: str(func(c *Config) *string { return &c.ReconcileSchedule })},
 		{Name: "retention", Env: "FORGEWAY_RETENTION", Default: "720h", Help: "How long processed deliveries (with their events) and finished jobs are kept; pruned daily. 0 keeps them forever. Deliveries older than this are no longer deduplicated.", set: dur(func(c *Config) *time.Duration { return &c.Retention })},
+		{Name: "sqlite-flush-slot", Env: "FORGEWAY_SQLITE_FLUSH_SLOT", Default: "true", Help: "SQLite on Linux: each flush of the write-ahead log (one `fdatasync` per group commit of deliveries) keeps its Go scheduler slot while the disk works, and the process runs one slot more than it has CPUs (GOMAXPROCS + 1, unless the GOMAXPROCS environment variable is set), so that a group commit's answers go out as soon as the disk is done instead of queuing behind the request handlers. After one such flush slower than 25ms, flushes release the slot for a minute. false: flushes release it, as every other system call does.", set: boolean(func(c *Config) *bool { return &c.SQLiteFlushSlot })},
 		{Name: "instance-id", Env: "FORGEWAY_INSTANCE_ID", Default: "", Help: "Name of this replica in job leases and logs; empty: hostname and process id.", set: str(func(c *Config) *string { return &c.InstanceID })},
 		{Name: "shutdown-grace", Env: "FORGEWAY_SHUTDOWN_GRACE", Default: "20s", Help: "How long running requests and jobs get to finish on SIGTERM.", set: dur(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 	}

@@ -26,7 +26,7 @@ func TestPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Workers != 5 || c.Listen != ":7000" || c.LogLevel != "warn" || c.JobPoll != 500*time.Millisecond {
+	if c.Workers != 5 || c.Listen != ":7000" || c.LogLevel != "warn" || c.JobPoll != 500*time.Millisecond || !c.SQLiteFlushSlot {
 		t.Fatalf("got %+v", c)
 	}
 	if !filepath.IsAbs(c.DataDir) || !strings.HasSuffix(c.DatabaseDSN(), "forgeway.db") {
@@ -44,6 +44,7 @@ func TestInvalid(t *testing.T) {
 		{[]string{"--job-poll", "soon"}, nil, "job-poll"},
 		{nil, map[string]string{"FORGEWAY_PUBLIC_URL": "localhost:8080"}, "public-url"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
+		{nil, map[string]string{"FORGEWAY_SQLITE_FLUSH_SLOT": "sometimes"}, "sqlite-flush-slot"},
 	} {
 		_, err := load(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -54,6 +55,29 @@ func TestInvalid(t *testing.T) {
 	os.WriteFile(file, []byte("wokers: 3\n"), 0o600)
 	if _, err := load(t, []string{"--config", file}, nil); err == nil || !strings.Contains(err.Error(), "wokers") {
 		t.Errorf("unknown key: %v", err)
+	}
+}
+
+func TestBooleanSetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f.yaml")
+	os.WriteFile(file, []byte("sqlite_flush_slot: false\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{nil, nil, true},
+		{[]string{"--config", file}, nil, false},
+		{[]string{"--config", file}, map[string]string{"FORGEWAY_SQLITE_FLUSH_SLOT": "true"}, true},
+		{[]string{"--sqlite-flush-slot=0"}, map[string]string{"FORGEWAY_SQLITE_FLUSH_SLOT": "true"}, false},
+	} {
+		c, err := load(t, tc.args, tc.env)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.args, tc.env, err)
+		}
+		if c.SQLiteFlushSlot != tc.want {
+			t.Errorf("%v %v: sqlite-flush-slot %v, want %v", tc.args, tc.env, c.SQLiteFlushSlot, tc.want)
+		}
 	}
 }
 

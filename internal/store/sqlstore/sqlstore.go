@@ -60,6 +60,9 @@ type Options struct {
 	// once checkpointed; the rest is dropped from it (Linux). 0: 32 MiB; negative: none is
 	// dropped.
 	CachedTail int64
+	// HoldFlushP makes each flush of the SQLite WAL keep its goroutine's P while the disk
+	// works (Linux; flushhold.go), for a process that runs one P more than it has CPUs.
+	HoldFlushP bool
 }
 
 // DB is a store.Store on SQLite or PostgreSQL. Its methods that are not part of a caller's
@@ -93,6 +96,7 @@ type DB struct {
 	// flush is syncWAL; tests wrap it to see what calls it and what waits for it.
 	flush   func() error
 	flushes flushStats // syncWAL's times
+	holding holdFlush  // whether syncWAL holds its P
 	// ckpt checkpoints the SQLite WAL beside the writer; nil on PostgreSQL.
 	ckpt *checkpointer
 
@@ -243,6 +247,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	}
 	db.writerStmts, db.readerStmts = newStmtCache(w), newStmtCache(r)
 	db.walPath = path + "-wal"
+	db.holding = holdFlush{on: opts.HoldFlushP, log: db.log}
 	db.flush = db.syncWAL
 	return nil
 }
@@ -255,11 +260,13 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 // life, so the path names the file those commits went to.
 func (db *DB) syncWAL() error {
 	start := time.Now()
-	if err := syncFileData(db.walPath); err != nil {
+	hold := db.holding.hold(start)
+	if err := syncFileData(db.walPath, hold); err != nil {
 		return fmt.Errorf("flush the WAL: %w", err)
 	}
 	end := time.Now()
 	db.flushes.observe(end.Sub(start), end)
+	db.holding.took(hold, end.Sub(start), end)
 	return nil
 }
 

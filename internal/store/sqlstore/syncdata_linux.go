@@ -12,13 +12,25 @@ import (
 // second than fsync). The file is opened with a bare open(2), not os.Open, which also asks
 // the runtime's poller to take the descriptor (fcntl calls and a failed epoll_ctl for a
 // regular file): the group committer calls this after every commit.
-func syncFileData(path string) error {
+//
+// With hold, the flush keeps the goroutine's P (Go's scheduler slot) while the disk works:
+// a plain system call lets the runtime's monitor hand the P to another thread after 20 µs,
+// and the flushing goroutine, back from the kernel with no P, queues behind the request
+// handlers before it can answer its batch (holdFlush says when that is worth it).
+func syncFileData(path string, hold bool) error {
 	fd, err := openRetry(path)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
 	for {
-		err = syscall.Fdatasync(fd)
+		if hold {
+			err = nil
+			if _, _, e := syscall.RawSyscall(syscall.SYS_FDATASYNC, uintptr(fd), 0, 0); e != 0 {
+				err = e
+			}
+		} else {
+			err = syscall.Fdatasync(fd)
+		}
 		if err != syscall.EINTR {
 			break
 		}

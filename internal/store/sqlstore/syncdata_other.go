@@ -8,8 +8,8 @@ import (
 )
 
 // syncFileData flushes the file at path to stable storage (fsync: other systems' fdatasync
-// is missing or no cheaper).
-func syncFileData(path string) error {
+// is missing or no cheaper). hold is for Linux only (syncdata_linux.go).
+func syncFileData(path string, _ bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err

@@ -34,10 +34,11 @@ func quiet() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// SQLite opens a fresh SQLite store in a temporary directory; it is closed when the test ends.
+// SQLite opens a fresh SQLite store in a temporary directory, its WAL flushes holding their
+// P as the server's do; it is closed when the test ends.
 func SQLite(t testing.TB) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "forgeway.db"), sqlstore.Options{Logger: quiet()})
+	db, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "forgeway.db"), sqlstore.Options{Logger: quiet(), HoldFlushP: true})
 	if err != nil {
 		t.Fatalf("open sqlite store: %v", err)
 	}
