@@ -54,6 +54,8 @@ func (h *holdFlush) took(held bool, d time.Duration, end time.Time) {
 		return
 	}
 	h.until.Store(end.Add(holdPause).UnixNano())
-	h.log.Warn("slow disk: a flush of SQLite's write-ahead log that kept its scheduler slot took too long; flushes release it for a while",
+	// Info, not a warning: on a disk this slow, once every holdPause; flushes over a second
+	// are warned of anyway (flushStats).
+	h.log.Info("slow disk: a flush of SQLite's write-ahead log that kept its scheduler slot took too long; flushes release it for a while",
 		"took", d.Round(time.Millisecond), "limit", holdLimit, "for", holdPause)
 }
