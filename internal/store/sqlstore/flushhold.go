@@ -12,11 +12,12 @@ import (
 // Under load the flush of a plain system call costs twice its own time: after 20 µs the
 // runtime's monitor hands the P to another thread, and the flushing goroutine, back from the
 // disk with no P, waits in the global run queue behind the request handlers before it can
-// answer its batch and let the next commit start (fwbench ab on a 2-CPU VM: 5-6% more
-// deliveries a second, and 8% less CPU per delivery, when the flush holds its P).
+// answer its batch and let the next commit start (fwbench ab on a 2-CPU VM in busy phases:
+// 5-11% more deliveries a second, and 4-9% less CPU per delivery, when the flush holds its
+// P; as many in a quiet phase).
 //
 // A held P is one the rest of the process cannot use meanwhile, which is why the server
-// runs one P more than it has CPUs when it holds (server.flushP). It also delays a
+// runs one P more than it has CPUs when it holds (server.flushSlot). It also delays a
 // stop-the-world pause of the garbage collector until the flush returns, which costs
 // nothing while flushes take a millisecond and would stall every goroutine while a slow disk
 // takes far longer: after one held flush slower than holdLimit, the flushes of the next
@@ -24,7 +25,7 @@ import (
 type holdFlush struct {
 	on  bool
 	log *slog.Logger
-	// until is when holding resumes after a slow held flush (Unix nanoseconds; 0: not paused).
+	// until is when holding resumes after a slow held flush (Unix nanoseconds).
 	until atomic.Int64
 }
 
@@ -41,11 +42,7 @@ const holdPause = 10 * time.Second
 
 // hold reports whether a flush starting at now should hold its P.
 func (h *holdFlush) hold(now time.Time) bool {
-	if !h.on {
-		return false
-	}
-	until := h.until.Load()
-	return until == 0 || now.UnixNano() >= until
+	return h.on && now.UnixNano() >= h.until.Load()
 }
 
 // took records a flush that took d, ending at end, and held its P when held.
