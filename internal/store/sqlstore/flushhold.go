@@ -17,7 +17,7 @@ import (
 // P; as many in a quiet phase).
 //
 // A held P is one the rest of the process cannot use meanwhile, which is why the server
-// runs one P more than it has CPUs when it holds (server.flushSlot). It also delays a
+// runs one P more than the runtime's default when it holds (server.flushSlot). It also delays a
 // stop-the-world pause of the garbage collector until the flush returns, which costs
 // nothing while flushes take a millisecond and would stall every goroutine while a slow disk
 // takes far longer: after one held flush slower than holdLimit, the flushes of the next

@@ -265,8 +265,9 @@ func (db *DB) syncWAL() error {
 		return fmt.Errorf("flush the WAL: %w", err)
 	}
 	end := time.Now()
-	db.flushes.observe(end.Sub(start), end)
-	db.holding.took(hold, end.Sub(start), end)
+	took := end.Sub(start)
+	db.flushes.observe(took, end)
+	db.holding.took(hold, took, end)
 	return nil
 }
 
