@@ -39,6 +39,7 @@ type Config struct {
 	ShutdownGrace     time.Duration
 	Retention         time.Duration
 	SQLiteFlushSlot   bool
+	SQLiteGather      bool
 }
 
 // Setting describes one configuration setting.
@@ -104,6 +105,7 @@ func Settings() []Setting {
 		{Name: "reconcile-schedule", Env: "FORGEWAY_RECONCILE_SCHEDULE", Default: "17 * * * *", Help: "Cron expression: when hooks of attached repositories are checked and repaired.", set: str(func(c *Config) *string { return &c.ReconcileSchedule })},
 		{Name: "retention", Env: "FORGEWAY_RETENTION", Default: "720h", Help: "How long processed deliveries (with their events) and finished jobs are kept; pruned daily. 0 keeps them forever. Deliveries older than this are no longer deduplicated.", set: dur(func(c *Config) *time.Duration { return &c.Retention })},
 		{Name: "sqlite-flush-slot", Env: "FORGEWAY_SQLITE_FLUSH_SLOT", Default: "true", Help: "SQLite on Linux: each flush of the write-ahead log (one `fdatasync` per group commit of deliveries) keeps its Go scheduler slot while the disk works, and the process runs one slot more than it has CPUs (GOMAXPROCS + 1, unless the GOMAXPROCS environment variable is set), so that a group commit's answers go out as soon as the disk is done instead of queuing behind the request handlers. After one such flush slower than 25ms, flushes release the slot for 10 seconds. false: flushes release it, as every other system call does.", set: boolean(func(c *Config) *bool { return &c.SQLiteFlushSlot })},
+		{Name: "sqlite-gather-writes", Env: "FORGEWAY_SQLITE_GATHER_WRITES", Default: "true", Help: "SQLite: the writer and the checkpointer write through a VFS that gathers SQLite's contiguous writes into one system call: a group commit's write-ahead log frames (two `pwrite`s each otherwise) in one, and a checkpoint's runs of pages in one each. Every commit's frames are written before SQLite publishes the commit, and a failed write fails the commit, as with SQLite's own VFS. false: SQLite's default VFS.", set: boolean(func(c *Config) *bool { return &c.SQLiteGather })},
 		{Name: "instance-id", Env: "FORGEWAY_INSTANCE_ID", Default: "", Help: "Name of this replica in job leases and logs; empty: hostname and process id.", set: str(func(c *Config) *string { return &c.InstanceID })},
 		{Name: "shutdown-grace", Env: "FORGEWAY_SHUTDOWN_GRACE", Default: "20s", Help: "How long running requests and jobs get to finish on SIGTERM.", set: dur(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 	}

@@ -26,7 +26,7 @@ func TestPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Workers != 5 || c.Listen != ":7000" || c.LogLevel != "warn" || c.JobPoll != 500*time.Millisecond || !c.SQLiteFlushSlot {
+	if c.Workers != 5 || c.Listen != ":7000" || c.LogLevel != "warn" || c.JobPoll != 500*time.Millisecond || !c.SQLiteFlushSlot || !c.SQLiteGather {
 		t.Fatalf("got %+v", c)
 	}
 	if !filepath.IsAbs(c.DataDir) || !strings.HasSuffix(c.DatabaseDSN(), "forgeway.db") {
@@ -45,6 +45,7 @@ func TestInvalid(t *testing.T) {
 		{nil, map[string]string{"FORGEWAY_PUBLIC_URL": "localhost:8080"}, "public-url"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
 		{nil, map[string]string{"FORGEWAY_SQLITE_FLUSH_SLOT": "sometimes"}, "sqlite-flush-slot"},
+		{[]string{"--sqlite-gather-writes=maybe"}, nil, "sqlite-gather-writes"},
 	} {
 		_, err := load(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

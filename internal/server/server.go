@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Keys = keys
-	st, err := sqlstore.Open(ctx, cfg.DatabaseDSN(), sqlstore.Options{HoldFlushP: flushSlot(cfg, a.Log)})
+	st, err := sqlstore.Open(ctx, cfg.DatabaseDSN(), sqlstore.Options{HoldFlushP: flushSlot(cfg, a.Log), PlainWrites: !cfg.SQLiteGather})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

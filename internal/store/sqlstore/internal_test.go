@@ -674,3 +674,53 @@ func TestOverlappedCommitAnswersAfterItsFlush(t *testing.T) {
 		t.Errorf("a delivery whose flush failed: %v, want %v", err, fail)
 	}
 }
+
+// The writer writes through sqlitevfs unless PlainWrites: a group commit's WAL frames go in
+// fewer writes than SQLite asks for, none only as the commit is published, and the store
+// reads back what it wrote either way.
+func TestWritesGathered(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		opts := quietOptions()
+		opts.PlainWrites = plain
+		db, err := Open(t.Context(), filepath.Join(t.TempDir(), "f.db"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (db.vfs == nil) != plain {
+			t.Fatalf("PlainWrites %v: vfs %v", plain, db.vfs)
+		}
+		release := holdWriter(t, db)
+		const n = 40
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Go(func() {
+				d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i), Body: []byte(strings.Repeat(fmt.Sprint(i), 2000))}
+				_, err := db.InsertDelivery(t.Context(), &d, store.NewJob{Kind: "p"})
+				errs <- err
+			})
+		}
+		time.Sleep(100 * time.Millisecond) // every caller queues behind the held writer
+		release()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		items, _, err := db.ListDeliveries(t.Context(), store.DeliveryFilter{Page: store.Page{Limit: 100}})
+		if err != nil || len(items) != n {
+			t.Fatalf("PlainWrites %v: listed %d deliveries (%v), want %d", plain, len(items), err, n)
+		}
+		if !plain {
+			s := db.vfs.Stats()
+			if s.WALWrites == 0 || s.WALWritten*2 > s.WALWrites || s.WALLate != 0 {
+				t.Errorf("WAL writes asked for and made: %+v", s)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -33,6 +33,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/forgeway/forgeway/internal/store"
+	"github.com/forgeway/forgeway/internal/store/sqlitevfs"
 )
 
 //go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
@@ -63,6 +64,9 @@ type Options struct {
 	// HoldFlushP makes each flush of the SQLite WAL keep its goroutine's P while the disk
 	// works (Linux; flushhold.go), for a process that runs one P more than it has CPUs.
 	HoldFlushP bool
+	// PlainWrites opens SQLite through its default VFS, whose every WAL frame costs two
+	// system calls, instead of sqlitevfs, which writes a commit's frames in one.
+	PlainWrites bool
 }
 
 // DB is a store.Store on SQLite or PostgreSQL. Its methods that are not part of a caller's
@@ -97,6 +101,8 @@ type DB struct {
 	flush   func() error
 	flushes flushStats // syncWAL's times
 	holding holdFlush  // whether syncWAL holds its P
+	// vfs is what the SQLite writer and checkpointer write through; nil when PlainWrites.
+	vfs *sqlitevfs.VFS
 	// ckpt checkpoints the SQLite WAL beside the writer; nil on PostgreSQL.
 	ckpt *checkpointer
 
@@ -185,7 +191,7 @@ func (db *DB) openPostgres(dsn string, opts Options) error {
 	return nil
 }
 
-func (db *DB) openSQLite(dsn string, opts Options) error {
+func (db *DB) openSQLite(dsn string, opts Options) (err error) {
 	db.dialect = dialect{}
 	path, err := sqlitePath(dsn)
 	if err != nil {
@@ -211,6 +217,21 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 		}
 	}
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
+	readerBusy := busy
+	if !opts.PlainWrites {
+		// The writer and the checkpointer, which write the WAL and the database file,
+		// write through sqlitevfs; readers write nothing.
+		if db.vfs, err = sqlitevfs.Register(); err != nil {
+			return fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		defer func() {
+			if err != nil { // every connection opened through it is closed
+				_ = db.vfs.Close()
+				db.vfs = nil
+			}
+		}()
+		busy += "&vfs=" + db.vfs.Name()
+	}
 	// synchronous=NORMAL: a commit writes the WAL without flushing it; the store flushes it
 	// (syncWAL) before a commit counts as done, unless its durability was relaxed. Together
 	// that is synchronous=FULL: a committed delivery survives power loss, which the 2xx
@@ -218,7 +239,7 @@ func (db *DB) openSQLite(dsn string, opts Options) error {
 	writerDSN := path + "?" + busy +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate" +
 		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", 4*opts.CheckpointFrames)
-	readerDSN := path + "?" + busy + "&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
+	readerDSN := path + "?" + readerBusy + "&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
 	w, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
 		return fmt.Errorf("open sqlite %s: %w", path, err)
@@ -413,6 +434,7 @@ func (db *DB) closeConns() error {
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
 	}
+	err = errors.Join(err, db.vfs.Close()) // after every connection that uses it
 	if err != nil {
 		return fmt.Errorf("close %s: %w", db.dialect.name(), err)
 	}
