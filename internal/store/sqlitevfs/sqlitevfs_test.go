@@ -21,7 +21,7 @@ const pageSize = 8192
 
 // open opens path through v (nil: SQLite's default VFS) with one connection, in WAL mode
 // with synchronous=NORMAL and no automatic checkpoints, as the store's writer does.
-func open(t *testing.T, v *sqlitevfs.VFS, path string, pragmas ...string) *sql.DB {
+func open(t testing.TB, v *sqlitevfs.VFS, path string, pragmas ...string) *sql.DB {
 	t.Helper()
 	dsn := path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(0)"
 	for _, p := range pragmas {
@@ -58,7 +58,7 @@ func register(t *testing.T) *sqlitevfs.VFS {
 }
 
 // newDB makes an empty database file with 8 KiB pages in WAL mode, as the store does.
-func newDB(t *testing.T) string {
+func newDB(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "db.sqlite")
 	db, err := sql.Open("sqlite", path)
