@@ -11,6 +11,11 @@
 // Nothing is held past the call that ends a transaction, so a flush of the file from outside
 // SQLite (the store's syncWAL) after COMMIT covers the commit, as without this VFS.
 //
+// A checkpoint's held pages are written when it reports that it is done, before it syncs the
+// database file and records how far it copied; a failed write fails that sync. Connections
+// that checkpoint through this VFS must therefore not run with synchronous=OFF, which skips
+// the sync (the store's run with NORMAL).
+//
 // Only the main database file and its WAL are wrapped; journals and temporary files are the
 // default VFS's own. The VFS is registered per store under its own name and unregistered
 // when the store closes, so nothing here is process-wide but SQLite's registry itself.

@@ -283,15 +283,33 @@ func holdWriter(t *testing.T, db *DB) (release func()) {
 
 func TestGroupCommitBatches(t *testing.T) {
 	db := openSQLite(t, filepath.Join(t.TempDir(), "f.db"))
+	const n = 50
+	insertQueued(t, db, n, nil)
+	batches, deliveries := db.CommitStats()
+	if deliveries != n {
+		t.Errorf("%d deliveries committed, want %d", deliveries, n)
+	}
+	// The first caller commits alone; the 49 others wait and share one or a few batches.
+	if batches > 5 {
+		t.Errorf("%d batches for %d queued deliveries: no group commit", batches, n)
+	}
+}
+
+// insertQueued inserts n deliveries (host ids 0..n-1, body(i) their bodies when body is not
+// nil) concurrently, all queued behind a held writer, so that few group commits carry them.
+func insertQueued(t *testing.T, db *DB, n int, body func(i int) []byte) {
+	t.Helper()
 	ctx := t.Context()
 	release := holdWriter(t, db)
 	defer release()
-	const n = 50
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
 			d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i)}
+			if body != nil {
+				d.Body = body(i)
+			}
 			ins, err := db.InsertDelivery(ctx, &d, store.NewJob{Kind: "p"})
 			if err == nil && !ins {
 				err = fmt.Errorf("delivery %d not inserted", i)
@@ -308,14 +326,6 @@ func TestGroupCommitBatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	batches, deliveries := db.CommitStats()
-	if deliveries != n {
-		t.Errorf("%d deliveries committed, want %d", deliveries, n)
-	}
-	// The first caller commits alone; the 49 others wait and share one or a few batches.
-	if batches > 5 {
-		t.Errorf("%d batches for %d queued deliveries: no group commit", batches, n)
 	}
 }
 
@@ -689,26 +699,8 @@ func TestWritesGathered(t *testing.T) {
 		if (db.vfs == nil) != plain {
 			t.Fatalf("PlainWrites %v: vfs %v", plain, db.vfs)
 		}
-		release := holdWriter(t, db)
 		const n = 40
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for i := range n {
-			wg.Go(func() {
-				d := store.Delivery{IntegrationID: "int_a", Kind: "github", HostID: fmt.Sprint(i), Body: []byte(strings.Repeat(fmt.Sprint(i), 2000))}
-				_, err := db.InsertDelivery(t.Context(), &d, store.NewJob{Kind: "p"})
-				errs <- err
-			})
-		}
-		time.Sleep(100 * time.Millisecond) // every caller queues behind the held writer
-		release()
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		insertQueued(t, db, n, func(i int) []byte { return []byte(strings.Repeat(fmt.Sprint(i), 2000)) })
 		items, _, err := db.ListDeliveries(t.Context(), store.DeliveryFilter{Page: store.Page{Limit: 100}})
 		if err != nil || len(items) != n {
 			t.Fatalf("PlainWrites %v: listed %d deliveries (%v), want %d", plain, len(items), err, n)
