@@ -51,7 +51,7 @@ type file struct {
 	methods uintptr // sqlite3_file.pMethods: this VFS's io methods
 	real    uintptr // the wrapped file, at realOffset
 	ios     uintptr // the wrapped file's io methods
-	stats   uintptr // its VFS's vfsBlock.stats
+	stats   uintptr // its VFS's *counters
 	kind    int32
 	// WAL only: held is a frame header waiting for its page (holdsHeader), of a commit frame
 	// (holdsCommit), whose page is written with everything held as soon as it comes.
@@ -76,9 +76,14 @@ type vfsBlock struct {
 	vfs     sqlite3.Tsqlite3_vfs
 	real    uintptr // the wrapped sqlite3_vfs
 	methods sqlite3.Tsqlite3_io_methods
-	// stats: Stats, the first four indexed by (kind-1)*2 + (0: SQLite's writes, 1: the
-	// wrapped VFS's); the last is WALLate.
-	stats [5]int64
+	stats   counters
+}
+
+// counters are Stats as the VFS's files count them: the writes SQLite asked for and those
+// made, by kind of file (index kind-1), and WALLate.
+type counters struct {
+	asked, made [2]atomic.Int64
+	walLate     atomic.Int64
 }
 
 // Stats counts the writes SQLite asked for, and the writes this VFS made of them, to the
@@ -96,9 +101,9 @@ type Stats struct {
 func (v *VFS) Stats() Stats {
 	c := &(*vfsBlock)(ptr(v.block)).stats
 	return Stats{
-		DBWrites: atomic.LoadInt64(&c[0]), DBWritten: atomic.LoadInt64(&c[1]),
-		WALWrites: atomic.LoadInt64(&c[2]), WALWritten: atomic.LoadInt64(&c[3]),
-		WALLate: atomic.LoadInt64(&c[4]),
+		DBWrites: c.asked[kindDB-1].Load(), DBWritten: c.made[kindDB-1].Load(),
+		WALWrites: c.asked[kindWAL-1].Load(), WALWritten: c.made[kindWAL-1].Load(),
+		WALLate: c.walLate.Load(),
 	}
 }
 
@@ -261,12 +266,18 @@ func closeReal(tls *libc.TLS, f *file) int32 {
 // settle writes what f holds, and, for a database file, what its WAL holds: every call but
 // a contiguous write does this first.
 func (f *file) settle(tls *libc.TLS) int32 {
-	if f.kind == kindDB && f.link != 0 {
-		if rc := fileAt(f.link).flush(tls); rc != sqlite3.SQLITE_OK {
-			return rc
-		}
+	if rc := f.flushWAL(tls); rc != sqlite3.SQLITE_OK {
+		return rc
 	}
 	return f.flush(tls)
+}
+
+// flushWAL writes what a database file's WAL holds; for a WAL it does nothing.
+func (f *file) flushWAL(tls *libc.TLS) int32 {
+	if f.kind != kindDB || f.link == 0 {
+		return sqlite3.SQLITE_OK
+	}
+	return fileAt(f.link).flush(tls)
 }
 
 // flush writes f's pending bytes in one call of the wrapped xWrite. On failure they stay
@@ -297,15 +308,12 @@ func (f *file) flush(tls *libc.TLS) int32 {
 const maxWrite = 0x1ffff
 
 func (f *file) writeReal(tls *libc.TLS, p uintptr, n int32, off int64) int32 {
-	f.count(1)
+	f.counters().made[f.kind-1].Add(1)
 	fn := f.realMethods().FxWrite
 	return (*(*func(*libc.TLS, uintptr, uintptr, int32, int64) int32)(unsafe.Pointer(&fn)))(tls, f.real, p, n, off)
 }
 
-// count adds one to the file's kind's count i of Stats.
-func (f *file) count(i int32) {
-	atomic.AddInt64(&(*[5]int64)(ptr(f.stats))[(f.kind-1)*2+i], 1)
-}
+func (f *file) counters() *counters { return (*counters)(ptr(f.stats)) }
 
 // walFrameHeader is the size of a WAL frame's header; its bytes 4-7 are the database's size
 // in pages after a commit for a commit's last frame, and zero for every other frame.
@@ -319,11 +327,9 @@ const walFrameHeader = 24
 // written at once: nothing may follow it before the commit is published.
 func xWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 	f := fileAt(pFile)
-	f.count(0)
-	if f.kind == kindDB && f.link != 0 {
-		if rc := fileAt(f.link).flush(tls); rc != sqlite3.SQLITE_OK {
-			return rc
-		}
+	f.counters().asked[f.kind-1].Add(1)
+	if rc := f.flushWAL(tls); rc != sqlite3.SQLITE_OK {
+		return rc
 	}
 	n := int64(iAmt)
 	next := f.pendLen > 0 && iOfst == f.pendOff+f.pendLen && f.pendLen+n <= maxPending
@@ -521,7 +527,7 @@ func xShmLock(tls *libc.TLS, pFile uintptr, offset, n, flags int32) int32 {
 func xShmBarrier(tls *libc.TLS, pFile uintptr) {
 	f := fileAt(pFile)
 	if f.kind == kindDB && f.link != 0 && fileAt(f.link).pendLen > 0 {
-		atomic.AddInt64(&(*[5]int64)(ptr(f.stats))[4], 1)
+		f.counters().walLate.Add(1)
 	}
 	_ = f.settle(tls)
 	fn := f.realMethods().FxShmBarrier

@@ -217,7 +217,7 @@ func (db *DB) openSQLite(dsn string, opts Options) (err error) {
 		}
 	}
 	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
-	readerBusy := busy
+	writes := busy // the writer's and the checkpointer's parameters
 	if !opts.PlainWrites {
 		// The writer and the checkpointer, which write the WAL and the database file,
 		// write through sqlitevfs; readers write nothing.
@@ -230,16 +230,16 @@ func (db *DB) openSQLite(dsn string, opts Options) (err error) {
 				db.vfs = nil
 			}
 		}()
-		busy += "&vfs=" + db.vfs.Name()
+		writes += "&vfs=" + db.vfs.Name()
 	}
 	// synchronous=NORMAL: a commit writes the WAL without flushing it; the store flushes it
 	// (syncWAL) before a commit counts as done, unless its durability was relaxed. Together
 	// that is synchronous=FULL: a committed delivery survives power loss, which the 2xx
 	// promises. The writer checkpoints only when the checkpointer falls far behind.
-	writerDSN := path + "?" + busy +
+	writerDSN := path + "?" + writes +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate" +
 		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", 4*opts.CheckpointFrames)
-	readerDSN := path + "?" + readerBusy + "&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
+	readerDSN := path + "?" + busy + "&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
 	w, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
 		return fmt.Errorf("open sqlite %s: %w", path, err)
@@ -261,7 +261,7 @@ func (db *DB) openSQLite(dsn string, opts Options) (err error) {
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
 	db.writer, db.reader = w, r
-	if db.ckpt, err = newCheckpointer(path, opts.CheckpointFrames, opts.CachedTail, busy, db.log); err != nil {
+	if db.ckpt, err = newCheckpointer(path, opts.CheckpointFrames, opts.CachedTail, writes, db.log); err != nil {
 		_ = w.Close()
 		_ = r.Close()
 		return err
