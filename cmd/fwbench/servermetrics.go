@@ -21,6 +21,8 @@ type serverMetrics struct {
 	flushes            float64 // WAL flushes (SQLite only)
 	flushSeconds       float64 // their total time
 	flushesSlow        float64 // those over slowFlush
+	walAsked, walMade  float64 // writes SQLite asked for on the WAL, and the system calls made (SQLite only)
+	walLate            float64 // commits whose frames were written late (should stay 0)
 }
 
 // slowFlush is a bucket bound of forgeway_sqlite_wal_flush_seconds, above which fwbench
@@ -83,6 +85,16 @@ func parseServerMetrics(r io.Reader) serverMetrics {
 			if labels == slowBucket {
 				flushesFast = v
 			}
+		case "forgeway_sqlite_writes_requested_total":
+			if labels == `file="wal"` {
+				m.walAsked = v
+			}
+		case "forgeway_sqlite_write_calls_total":
+			if labels == `file="wal"` {
+				m.walMade = v
+			}
+		case "forgeway_sqlite_wal_late_writes_total":
+			m.walLate = v
 		}
 	}
 	m.flushesSlow = m.flushes - flushesFast
@@ -94,6 +106,7 @@ func (m serverMetrics) sub(b serverMetrics) serverMetrics {
 	return serverMetrics{
 		commits: m.commits - b.commits, committed: m.committed - b.committed, processed: m.processed - b.processed,
 		flushes: m.flushes - b.flushes, flushSeconds: m.flushSeconds - b.flushSeconds, flushesSlow: m.flushesSlow - b.flushesSlow,
+		walAsked: m.walAsked - b.walAsked, walMade: m.walMade - b.walMade, walLate: m.walLate - b.walLate,
 	}
 }
 
@@ -118,6 +131,9 @@ func (m serverMetrics) describeFlushes(elapsed time.Duration) string {
 		100*m.flushesSlow/m.flushes, slowFlush)
 	if elapsed > 0 {
 		s += fmt.Sprintf(", one in flight %.0f%% of the time", 100*m.flushSeconds/elapsed.Seconds())
+	}
+	if m.walAsked > 0 { // the server gathers its WAL writes (sqlite-gather-writes)
+		s += fmt.Sprintf("; per flush, %.1f WAL writes asked for and %.1f made, %.0f late", m.walAsked/m.flushes, m.walMade/m.flushes, m.walLate)
 	}
 	return s
 }

@@ -188,6 +188,9 @@ func TestOperationsEndpoints(t *testing.T) {
 		"forgeway_sqlite_checkpoints_total", "forgeway_sqlite_wal_uncopied_frames",
 		// The one delivery's commit was flushed: the flush histogram counts it.
 		`forgeway_sqlite_wal_flush_seconds_bucket{le="+Inf"}`, "forgeway_sqlite_wal_flush_seconds_count",
+		// The store gathers its writes by default, and no commit's frames were written late.
+		`forgeway_sqlite_writes_requested_total{file="wal"}`, `forgeway_sqlite_write_calls_total{file="wal"}`,
+		"forgeway_sqlite_wal_late_writes_total 0",
 	}
 	var missing []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(25 * time.Millisecond) {

@@ -82,6 +82,55 @@ func (m *Metrics) WatchWALFlushes(stats func() (count uint64, sum float64, bucke
 		"Time the disk took to flush the SQLite write-ahead log (fdatasync), which every acknowledged delivery waits for.", nil, nil)})
 }
 
+// SQLiteWrites is what the SQLite store's write-gathering VFS has counted: the writes SQLite
+// asked for and the system calls that made them, for its write-ahead log and its database
+// file, and the commits whose log frames were written late (see sqlitevfs.Stats).
+type SQLiteWrites struct {
+	WALAsked, WALMade int64
+	DBAsked, DBMade   int64
+	WALLate           int64
+}
+
+// WatchSQLiteWrites exports the SQLite store's writes when it gathers them (the setting
+// sqlite-gather-writes): asked against made is what the gathering saves. stats is read at
+// scrape time.
+func (m *Metrics) WatchSQLiteWrites(stats func() SQLiteWrites) {
+	m.reg.MustRegister(sqliteWrites{stats})
+}
+
+var (
+	writesAskedDesc = prometheus.NewDesc("forgeway_sqlite_writes_requested_total",
+		"Writes SQLite asked for, by file (wal: the write-ahead log, db: the database file, written by checkpoints).", []string{"file"}, nil)
+	writesMadeDesc = prometheus.NewDesc("forgeway_sqlite_write_calls_total",
+		"System calls that made SQLite's writes, by file: a group commit's log frames go in one.", []string{"file"}, nil)
+	walLateDesc = prometheus.NewDesc("forgeway_sqlite_wal_late_writes_total",
+		"Commits whose gathered log frames were written only when SQLite published the commit, not with its last frame; 0 unless this SQLite writes its log in a way Forgeway does not know.", nil, nil)
+)
+
+// sqliteWrites exports SQLiteWrites.
+type sqliteWrites struct{ stats func() SQLiteWrites }
+
+func (c sqliteWrites) Describe(ch chan<- *prometheus.Desc) {
+	ch <- writesAskedDesc
+	ch <- writesMadeDesc
+	ch <- walLateDesc
+}
+
+func (c sqliteWrites) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	for _, v := range []struct {
+		desc  *prometheus.Desc
+		value int64
+		file  string
+	}{
+		{writesAskedDesc, s.WALAsked, "wal"}, {writesAskedDesc, s.DBAsked, "db"},
+		{writesMadeDesc, s.WALMade, "wal"}, {writesMadeDesc, s.DBMade, "db"},
+	} {
+		ch <- prometheus.MustNewConstMetric(v.desc, prometheus.CounterValue, float64(v.value), v.file)
+	}
+	ch <- prometheus.MustNewConstMetric(walLateDesc, prometheus.CounterValue, float64(s.WALLate))
+}
+
 // histogramSnapshot exports a histogram a store keeps itself.
 type histogramSnapshot struct {
 	stats func() (uint64, float64, map[float64]uint64)

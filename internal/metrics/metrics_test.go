@@ -27,6 +27,9 @@ func exercised(t *testing.T) *Metrics {
 	m.WatchWALFlushes(func() (uint64, float64, map[float64]uint64) {
 		return 5, 1.75, map[float64]uint64{0.001: 3, 1: 4}
 	})
+	m.WatchSQLiteWrites(func() SQLiteWrites {
+		return SQLiteWrites{WALAsked: 300, WALMade: 10, DBAsked: 40, DBMade: 4, WALLate: 1}
+	})
 	m.Delivery("github", "accepted", 2*time.Millisecond)
 	m.Delivery("github", "rejected", time.Millisecond)
 	m.Processed("github", "processed")
@@ -81,6 +84,9 @@ func TestScrapedValues(t *testing.T) {
 		"forgeway_sqlite_checkpoints_total":               7,
 		"forgeway_sqlite_wal_uncopied_frames":             120,
 		"forgeway_host_rate_limit_remaining":              4200,
+		"forgeway_sqlite_writes_requested_total":          340,
+		"forgeway_sqlite_write_calls_total":               14,
+		"forgeway_sqlite_wal_late_writes_total":           1,
 	} {
 		families, err := m.reg.Gather()
 		if err != nil {

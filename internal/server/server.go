@@ -125,6 +125,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	if st.Dialect() == "sqlite" {
 		a.Metrics.WatchCheckpoints(st.CheckpointStats)
 		a.Metrics.WatchWALFlushes(st.FlushStats)
+		if _, gathered := st.WriteStats(); gathered {
+			a.Metrics.WatchSQLiteWrites(func() metrics.SQLiteWrites {
+				s, _ := st.WriteStats()
+				return metrics.SQLiteWrites{WALAsked: s.WALWrites, WALMade: s.WALWritten, DBAsked: s.DBWrites, DBMade: s.DBWritten, WALLate: s.WALLate}
+			})
+		}
 	}
 	ints = integrations.New(integrations.Options{Store: st, Keys: keys, Drivers: drivers, PublicURL: cfg.PublicURL, Logger: a.Log, Observe: a.Metrics.HostRequest, Now: o.Now})
 	a.Integrations = ints

@@ -292,6 +292,15 @@ func (db *DB) syncWAL() error {
 	return nil
 }
 
+// WriteStats reports what the SQLite writer's and checkpointer's VFS counted, and whether
+// they write through it (false on PostgreSQL and with Options.PlainWrites).
+func (db *DB) WriteStats() (sqlitevfs.Stats, bool) {
+	if db.vfs == nil {
+		return sqlitevfs.Stats{}, false
+	}
+	return db.vfs.Stats(), true
+}
+
 // sqlitePageSize is the page size of databases Forgeway creates. A delivery row (its body
 // S2-compressed) is about 2.5 KB: a 4 KiB page holds one and wastes the rest, an 8 KiB page
 // holds three, so the writer writes one page for three deliveries instead of one each, to the
