@@ -61,7 +61,9 @@ func TestInvalid(t *testing.T) {
 
 func TestBooleanSetting(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f.yaml")
-	os.WriteFile(file, []byte("sqlite_flush_slot: false\n"), 0o600)
+	if err := os.WriteFile(file, []byte("sqlite_flush_slot: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string

@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"github.com/forgeway/forgeway/internal/config"
+	"github.com/forgeway/forgeway/internal/store/sqlstore"
 )
 
 // flushSlot gives the SQLite store's flushes of its write-ahead log a scheduler slot of
@@ -14,7 +15,7 @@ import (
 // default, so that the P a flush holds is not one the request handlers lose. It reports
 // whether the store should hold. A GOMAXPROCS set in the environment is left as it is.
 func flushSlot(cfg config.Config, log *slog.Logger) bool {
-	if !cfg.SQLiteFlushSlot || cfg.DatabaseURL != "" || runtime.GOOS != "linux" {
+	if !cfg.SQLiteFlushSlot || sqlstore.IsPostgres(cfg.DatabaseDSN()) || runtime.GOOS != "linux" {
 		return false
 	}
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -28,9 +29,12 @@ func TestFlushSlot(t *testing.T) {
 	def := runtime.GOMAXPROCS(0)
 
 	sqlite := config.Config{DataDir: t.TempDir(), SQLiteFlushSlot: true}
-	for range 2 { // a second server in the process adds no second P
-		if !flushSlot(sqlite, log) {
-			t.Fatal("SQLite with sqlite-flush-slot: the store does not hold")
+	sqliteURL := sqlite // SQLite named by the database URL
+	sqliteURL.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "forgeway.db")
+	// Two servers in one process: the second adds no second P.
+	for _, cfg := range []config.Config{sqlite, sqliteURL} {
+		if !flushSlot(cfg, log) {
+			t.Fatalf("SQLite (%q) with sqlite-flush-slot: the store does not hold", cfg.DatabaseDSN())
 		}
 		if got := runtime.GOMAXPROCS(0); got != def+1 {
 			t.Fatalf("GOMAXPROCS %d, want the default %d and one", got, def)

@@ -118,6 +118,11 @@ var (
 	_ store.Tx    = ops{}
 )
 
+// IsPostgres reports whether dsn selects PostgreSQL (see Open).
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
 // Open connects to the database named by dsn, applies pending migrations and starts the
 // group committer. A dsn starting with postgres:// or postgresql:// selects PostgreSQL (pgx);
 // anything else is a SQLite database file: a path, sqlite:<path> or file:<path> (query
@@ -151,7 +156,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	db.flushes.log = db.log
 	var err error
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if IsPostgres(dsn) {
 		err = db.openPostgres(dsn, opts)
 	} else {
 		err = db.openSQLite(dsn, opts)
